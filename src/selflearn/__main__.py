@@ -1,0 +1,5 @@
+"""`python -m selflearn` runs the command line."""
+
+from selflearn.cli import main
+
+main()

@@ -1,0 +1,193 @@
+"""Shared fixtures: hypothesis profiles, the three store backends, fakes of the host ports."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from hypothesis import HealthCheck, settings
+
+import selflearn as sl
+from selflearn.testing import FakeClock, FakeExecutor, FakeProbe
+
+# The library never configures logging; its tests keep only warnings, on stderr.
+structlog.configure(
+    wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+)
+
+settings.register_profile("dev", max_examples=50, deadline=None)
+settings.register_profile(
+    "ci", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+POSTGRES_URL = os.environ.get(
+    "SELFLEARN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def _postgres_reachable() -> str | None:
+    """None when the test PostgreSQL answers, else why not."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (the 'postgres' extra)"
+    from selflearn.store import StoreURL, postgres_conninfo
+
+    try:
+        with psycopg.connect(
+            **{**postgres_conninfo(StoreURL.parse(POSTGRES_URL)), "connect_timeout": 3}
+        ):
+            return None
+    except psycopg.Error as exc:
+        return f"PostgreSQL at {POSTGRES_URL} is unreachable: {exc}"
+
+
+_PG_PROBLEM: list[str | None] = []
+
+
+def require_postgres() -> None:
+    """Skip when PostgreSQL is truly absent on a developer machine; in CI, fail instead."""
+    if not _PG_PROBLEM:
+        _PG_PROBLEM.append(_postgres_reachable())
+    problem = _PG_PROBLEM[0]
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI requires PostgreSQL: {problem}")
+    pytest.skip(problem)
+
+
+def postgres_schema_url(schema: str) -> str:
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{sep}schema={schema}"
+
+
+def drop_postgres_schema(schema: str) -> None:
+    import psycopg
+
+    from selflearn.store import StoreURL, postgres_conninfo
+
+    with psycopg.connect(autocommit=True, **postgres_conninfo(StoreURL.parse(POSTGRES_URL))) as c:
+        c.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@contextlib.contextmanager
+def store_url_for(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store of `backend`: memory, sqlite or postgres (its own schema)."""
+    if backend == "memory":
+        yield "memory://"
+    elif backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+    elif backend == "postgres":
+        require_postgres()
+        schema = f"t_{uuid.uuid4().hex[:16]}"
+        try:
+            yield postgres_schema_url(schema)
+        finally:
+            drop_postgres_schema(schema)
+    else:  # pragma: no cover
+        raise ValueError(backend)
+
+
+class Harness:
+    """A loop on a fresh store with fake ports and a fake clock; `reopen()` simulates a restart."""
+
+    def __init__(self, url: str, **loop_kwargs: Any) -> None:
+        self.url = url
+        self.clock = FakeClock()
+        self.probe = FakeProbe({"health_score": 80.0})
+        self.executor = FakeExecutor(probe=self.probe)
+        self.loops: list[sl.LearningLoop] = []
+        self.loop_kwargs = loop_kwargs
+        self.loop = self.open()
+
+    def open(self, **overrides: Any) -> sl.LearningLoop:
+        kwargs: dict[str, Any] = {
+            "flags": sl.Flags(),
+            "executor": self.executor,
+            "probe": self.probe,
+            "clock": self.clock,
+            "seed": 7,
+            **self.loop_kwargs,
+            **overrides,
+        }
+        loop = sl.LearningLoop(self.url, **kwargs)
+        if self.loops and self.url.startswith("memory"):
+            # A memory store lives in its loop's application: share the first one.
+            loop.app.close()
+            loop.app = self.loops[0].app
+        self.loops.append(loop)
+        return loop
+
+    def reopen(self, **overrides: Any) -> sl.LearningLoop:
+        """A new loop on the same store, as after a restart; it becomes `self.loop`."""
+        self.loop = self.open(**overrides)
+        return self.loop
+
+    def close(self) -> None:
+        for loop in self.loops:
+            loop.close()
+
+    # -- conveniences -------------------------------------------------------------------
+
+    def propose(self, title: str = "Cache search results", **fields: Any) -> str:
+        draft = {"priority": 0.95, "risk_level": "low", "confidence": 0.9, **fields}
+        return self.loop.propose(sl.ProposalDraft(title=title, **draft))
+
+    def approved(self, title: str = "Cache search results", **fields: Any) -> str:
+        pid = self.propose(title, **fields)
+        self.loop.approve(pid, reason="approved in a test")
+        return pid
+
+    def events(self, topic_suffix: str = "") -> list[Any]:
+        """Every domain event in the log (optionally only those whose class name ends so)."""
+        app = self.loop.app
+        out = []
+        for n in app.recorder.select_notifications(start=None, limit=1_000_000):
+            if n.topic.endswith(topic_suffix):
+                out.append(app.mapper.to_domain_event(n))
+        return out
+
+
+@pytest.fixture
+def harness_factory(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    stack = contextlib.ExitStack()
+    made: list[Harness] = []
+
+    def make(backend: str, **loop_kwargs: Any) -> Harness:
+        url = stack.enter_context(store_url_for(backend, tmp_path / f"h{len(made)}"))
+        harness = Harness(url, **loop_kwargs)
+        made.append(harness)
+        return harness
+
+    with stack:
+        yield make
+        for harness in made:
+            harness.close()
+
+
+class BackendCase:
+    """Base of the per-behaviour test classes: subclasses set `backend`."""
+
+    backend = "memory"
+
+    @pytest.fixture
+    def make(self, harness_factory: Callable[..., Harness]) -> Callable[..., Harness]:
+        def make(**loop_kwargs: Any) -> Harness:
+            return harness_factory(self.backend, **loop_kwargs)
+
+        return make
+
+    @pytest.fixture
+    def h(self, make: Callable[..., Harness]) -> Harness:
+        return make()
