@@ -1,0 +1,500 @@
+"""The proposal aggregate: its states (SPEC §3), its runs and their verification attempts.
+
+Public methods check the rules and raise `IllegalTransition`; the private `@event`
+methods only change state, because they run again every time the proposal is loaded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final
+from uuid import UUID
+
+import attrs
+from eventsourcing.domain import Aggregate, event
+
+from selflearn.events.rules import MAX_FAILED_RUNS
+from selflearn.exceptions import IllegalTransition
+
+STATUSES: Final = ("pending_approval", "approved", "executed", "verified", "rejected")
+TERMINAL: Final = frozenset({"verified", "rejected"})
+TRANSITIONS: Final = {
+    "pending_approval": frozenset({"approved", "rejected"}),
+    "approved": frozenset({"executed", "rejected"}),
+    "executed": frozenset({"approved", "verified"}),
+    "verified": frozenset(),
+    "rejected": frozenset(),
+}
+
+
+@attrs.define
+class Run:
+    """One execution of the proposal, as the events tell it."""
+
+    id: str
+    mode: str
+    mode_reason: str
+    started_at: datetime
+    lease_until: datetime
+    execution_status: str = "running"
+    baseline: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    executed_at: datetime | None = None
+    attempts: int = 0
+    last_attempt_at: datetime | None = None
+    pending_recheck: bool = False
+    verdict: str | None = None
+    confidence: float | None = None
+    exhausted: bool = False
+    finished_at: datetime | None = None
+    failure_reason: str | None = None
+    error: str | None = None
+
+    @property
+    def closed(self) -> bool:
+        """A failed, interrupted or converged run takes no further events."""
+        return self.finished_at is not None
+
+    @property
+    def executed(self) -> bool:
+        return self.execution_status in ("completed", "no_changes")
+
+
+class Proposal(Aggregate):
+    """A candidate improvement and everything that happened to it."""
+
+    class Proposed(Aggregate.Created):
+        """The proposal was created (schema v2; v1 is the earlier system's row, SPEC §11)."""
+
+        class_version = 2
+        at: datetime
+        title: str
+        hypothesis: str
+        plan_steps: list[str]
+        expected_impact: str
+        risk_level: str
+        confidence: float
+        priority: float
+        signature: str
+        metadata: dict[str, Any]
+        patches: list[Any]
+        origin_event_ids: list[str]
+        status: str
+
+    @event(Proposed)
+    def __init__(
+        self,
+        *,
+        id: UUID,
+        at: datetime,
+        title: str,
+        hypothesis: str,
+        plan_steps: list[str],
+        expected_impact: str,
+        risk_level: str,
+        confidence: float,
+        priority: float,
+        signature: str,
+        metadata: dict[str, Any],
+        patches: list[Any],
+        origin_event_ids: list[str],
+        status: str,
+    ) -> None:
+        self.created_at = at
+        self.title = title
+        self.hypothesis = hypothesis
+        self.plan_steps = list(plan_steps)
+        self.expected_impact = expected_impact
+        self.risk_level = risk_level
+        self.confidence = confidence
+        self.priority = priority
+        self.signature = signature
+        self.metadata = dict(metadata)
+        self.patches = list(patches)
+        self.origin_event_ids = list(origin_event_ids)
+        self.status = status
+        self.status_reason = "proposed"
+        self.policy_arms: dict[str, str] = {}
+        self.runs: dict[str, Run] = {}
+        self.failed_runs = 0
+        self.verdict: str | None = None
+        self.verdict_confidence: float | None = None
+        self.exhausted = False
+
+    # -- queries ---------------------------------------------------------------------
+
+    @property
+    def open_run(self) -> Run | None:
+        """The run that has started and is not closed yet, if any."""
+        for run in self.runs.values():
+            if not run.closed:
+                return run
+        return None
+
+    def run(self, run_id: str) -> Run:
+        try:
+            return self.runs[run_id]
+        except KeyError:
+            raise IllegalTransition(f"proposal {self.id} has no run {run_id}") from None
+
+    def check_transition(self, to: str) -> None:
+        """Raise `IllegalTransition` unless the proposal may move to `to` now."""
+        if to not in TRANSITIONS[self.status]:
+            raise IllegalTransition(f"proposal {self.id} is {self.status}; it cannot become {to}")
+
+    # -- approval --------------------------------------------------------------------
+
+    class Approved(Aggregate.Event):
+        at: datetime
+        actor: str
+        reason: str
+        policy_arms: dict[str, str]
+
+    def approve(
+        self, *, at: datetime, actor: str, reason: str, policy_arms: dict[str, str]
+    ) -> None:
+        self.check_transition("approved")
+        if self.status != "pending_approval":
+            raise IllegalTransition(
+                f"proposal {self.id} is {self.status}; only a pending proposal is approved"
+            )
+        self._approved(at=at, actor=actor, reason=reason, policy_arms=dict(policy_arms))
+
+    @event(Approved)
+    def _approved(
+        self, *, at: datetime, actor: str, reason: str, policy_arms: dict[str, str]
+    ) -> None:
+        self.status = "approved"
+        self.status_reason = reason
+        self.policy_arms = dict(policy_arms)
+
+    class Rejected(Aggregate.Event):
+        at: datetime
+        actor: str
+        reason: str
+
+    def reject(self, *, at: datetime, actor: str, reason: str) -> None:
+        self.check_transition("rejected")
+        self._rejected(at=at, actor=actor, reason=reason)
+
+    @event(Rejected)
+    def _rejected(self, *, at: datetime, actor: str, reason: str) -> None:
+        self.status = "rejected"
+        self.status_reason = reason
+
+    # -- runs ------------------------------------------------------------------------
+
+    class RunStarted(Aggregate.Event):
+        """A run was started in `mode`; `decision` holds the facts the mode was decided on."""
+
+        at: datetime
+        run_id: str
+        mode: str
+        mode_reason: str
+        decision: dict[str, Any]
+        lease_until: datetime
+
+    def start_run(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        mode: str,
+        mode_reason: str,
+        decision: dict[str, Any],
+        lease_until: datetime,
+    ) -> None:
+        self.check_transition("executed")
+        if self.open_run is not None:
+            raise IllegalTransition(f"proposal {self.id} already has run {self.open_run.id} open")
+        self._run_started(
+            at=at,
+            run_id=run_id,
+            mode=mode,
+            mode_reason=mode_reason,
+            decision=dict(decision),
+            lease_until=lease_until,
+        )
+
+    @event(RunStarted)
+    def _run_started(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        mode: str,
+        mode_reason: str,
+        decision: dict[str, Any],
+        lease_until: datetime,
+    ) -> None:
+        self.runs[run_id] = Run(
+            id=run_id, mode=mode, mode_reason=mode_reason, started_at=at, lease_until=lease_until
+        )
+        self.status = "executed"
+        self.status_reason = f"run {run_id} started in {mode} mode ({mode_reason})"
+
+    class RunExecuted(Aggregate.Event):
+        """The host executed the run; `baseline` was measured just before."""
+
+        at: datetime
+        run_id: str
+        baseline: dict[str, Any]
+        status: str
+        cost_usd: float
+        duration_ms: float
+        artifacts: dict[str, Any]
+        error: str | None
+
+    def record_execution(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        baseline: dict[str, Any],
+        status: str,
+        cost_usd: float,
+        duration_ms: float,
+        artifacts: dict[str, Any],
+        error: str | None,
+    ) -> None:
+        run = self._check_running(run_id)
+        if run.executed:
+            raise IllegalTransition(f"run {run_id} already has its execution recorded")
+        self._run_executed(
+            at=at,
+            run_id=run_id,
+            baseline=dict(baseline),
+            status=status,
+            cost_usd=cost_usd,
+            duration_ms=duration_ms,
+            artifacts=dict(artifacts),
+            error=error,
+        )
+
+    @event(RunExecuted)
+    def _run_executed(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        baseline: dict[str, Any],
+        status: str,
+        cost_usd: float,
+        duration_ms: float,
+        artifacts: dict[str, Any],
+        error: str | None,
+    ) -> None:
+        run = self.runs[run_id]
+        run.execution_status = status
+        run.baseline = dict(baseline)
+        run.result = {
+            "status": status,
+            "cost_usd": cost_usd,
+            "duration_ms": duration_ms,
+            "artifacts": dict(artifacts),
+            "error": error,
+        }
+        run.executed_at = at
+
+    class RunFailed(Aggregate.Event):
+        """The run was closed without a verdict (SPEC §3); the proposal is approved again."""
+
+        at: datetime
+        run_id: str
+        reason: str
+        error: str | None
+        detail: dict[str, Any]
+
+    def fail_run(
+        self, *, at: datetime, run_id: str, reason: str, error: str | None, detail: dict[str, Any]
+    ) -> None:
+        """Close a run that produced no verdict; the third failed run rejects the proposal."""
+        self._check_running(run_id)
+        self._run_failed(at=at, run_id=run_id, reason=reason, error=error, detail=dict(detail))
+        if self.failed_runs >= MAX_FAILED_RUNS:
+            self._rejected(at=at, actor="loop", reason="execution_failed")
+
+    @event(RunFailed)
+    def _run_failed(
+        self, *, at: datetime, run_id: str, reason: str, error: str | None, detail: dict[str, Any]
+    ) -> None:
+        run = self.runs[run_id]
+        run.execution_status = "interrupted" if reason == "interrupted" else "failed"
+        run.failure_reason = reason
+        run.error = error
+        run.finished_at = at
+        self.failed_runs += 1
+        self.status = "approved"
+        self.status_reason = f"run {run_id} failed: {reason}"
+
+    class LateResultIgnored(Aggregate.Event):
+        """A host finished a run after it had been closed; its result is kept but not used."""
+
+        at: datetime
+        run_id: str
+        stage: str
+        detail: dict[str, Any]
+
+    def ignore_late_result(
+        self, *, at: datetime, run_id: str, stage: str, detail: dict[str, Any]
+    ) -> None:
+        run = self.run(run_id)
+        if not run.closed:
+            raise IllegalTransition(f"run {run_id} is still open; its result is not late")
+        self._late_result_ignored(at=at, run_id=run_id, stage=stage, detail=dict(detail))
+
+    @event(LateResultIgnored)
+    def _late_result_ignored(
+        self, *, at: datetime, run_id: str, stage: str, detail: dict[str, Any]
+    ) -> None:
+        pass
+
+    # -- verification ------------------------------------------------------------------
+
+    class AttemptVerified(Aggregate.Event):
+        """One verification attempt of a run (SPEC §6.2): the measurements and the verdict."""
+
+        at: datetime
+        run_id: str
+        attempt: int
+        before: dict[str, Any]
+        after: dict[str, Any]
+        delta: dict[str, float]
+        signals: dict[str, Any]
+        verdict: str
+        confidence: float
+        pending_recheck: bool
+        reasons: list[str]
+        error: str | None
+
+    def record_attempt(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        attempt: int,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        delta: dict[str, float],
+        signals: dict[str, Any],
+        verdict: str,
+        confidence: float,
+        pending_recheck: bool,
+        reasons: list[str],
+        error: str | None,
+    ) -> None:
+        run = self._check_running(run_id)
+        if not run.executed:
+            raise IllegalTransition(f"run {run_id} has no recorded execution to verify")
+        if attempt != run.attempts + 1:
+            raise IllegalTransition(
+                f"run {run_id} expects attempt {run.attempts + 1}, not {attempt}"
+            )
+        self._attempt_verified(
+            at=at,
+            run_id=run_id,
+            attempt=attempt,
+            before=dict(before),
+            after=dict(after),
+            delta=dict(delta),
+            signals=dict(signals),
+            verdict=verdict,
+            confidence=confidence,
+            pending_recheck=pending_recheck,
+            reasons=list(reasons),
+            error=error,
+        )
+
+    @event(AttemptVerified)
+    def _attempt_verified(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        attempt: int,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        delta: dict[str, float],
+        signals: dict[str, Any],
+        verdict: str,
+        confidence: float,
+        pending_recheck: bool,
+        reasons: list[str],
+        error: str | None,
+    ) -> None:
+        run = self.runs[run_id]
+        run.attempts = attempt
+        run.last_attempt_at = at
+        run.pending_recheck = pending_recheck
+        run.verdict = verdict
+        run.confidence = confidence
+
+    class RunConverged(Aggregate.Event):
+        """The run has its final verdict; the proposal is verified (SPEC §6.3)."""
+
+        at: datetime
+        run_id: str
+        verdict: str
+        confidence: float
+        exhausted: bool
+        reason: str
+        credited_arms: dict[str, str]
+        cooldown_until: datetime | None
+
+    def converge(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        verdict: str,
+        confidence: float,
+        exhausted: bool,
+        reason: str,
+        credited_arms: dict[str, str],
+        cooldown_until: datetime | None,
+    ) -> None:
+        run = self._check_running(run_id)
+        if run.attempts == 0:
+            raise IllegalTransition(f"run {run_id} has no verification attempt to converge on")
+        self.check_transition("verified")
+        self._run_converged(
+            at=at,
+            run_id=run_id,
+            verdict=verdict,
+            confidence=confidence,
+            exhausted=exhausted,
+            reason=reason,
+            credited_arms=dict(credited_arms),
+            cooldown_until=cooldown_until,
+        )
+
+    @event(RunConverged)
+    def _run_converged(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        verdict: str,
+        confidence: float,
+        exhausted: bool,
+        reason: str,
+        credited_arms: dict[str, str],
+        cooldown_until: datetime | None,
+    ) -> None:
+        run = self.runs[run_id]
+        run.verdict = verdict
+        run.confidence = confidence
+        run.exhausted = exhausted
+        run.pending_recheck = False
+        run.finished_at = at
+        self.status = "verified"
+        self.status_reason = reason
+        self.verdict = verdict
+        self.verdict_confidence = confidence
+        self.exhausted = exhausted
+
+    def _check_running(self, run_id: str) -> Run:
+        run = self.run(run_id)
+        if run.closed:
+            raise IllegalTransition(f"run {run_id} is already closed ({run.execution_status})")
+        return run

@@ -1,0 +1,326 @@
+"""The host's ports (typing.Protocol) and the values that cross them.
+
+A host plugs an executor, a probe, optionally a verifier and a proposer into the loop.
+Plain objects with the right method fit; nothing has to inherit from these classes.
+Values crossing a port are frozen attrs classes that validate themselves, so a bad
+draft or result is refused with a `ValidationError` naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+import attrs
+
+from selflearn.config import RISK_LEVELS
+from selflearn.exceptions import ValidationError
+
+TITLE_MAX = 180
+Metrics = Mapping[str, float | Sequence[float]]
+VerdictKind = Literal["win", "loss", "inconclusive"]
+EXECUTION_STATUSES = ("completed", "no_changes", "failed")
+VERDICT_KINDS = ("win", "loss", "inconclusive")
+
+
+def _fraction(what: str) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or not 0.0 <= value <= 1.0
+        ):
+            raise ValidationError(f"{what}.{attribute.name}={value!r}: expected a number in [0, 1]")
+
+    return check
+
+
+def _json_mapping(what: str) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, Mapping):
+            raise ValidationError(f"{what}.{attribute.name} must be a mapping, got {value!r}")
+        try:
+            json.dumps(dict(value), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(
+                f"{what}.{attribute.name} is not JSON-serialisable: {exc}"
+            ) from None
+
+    return check
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ValidationError(f"expected a sequence of strings, got {value!r}")
+    if not all(isinstance(item, str) for item in value):
+        raise ValidationError(f"expected a sequence of strings, got {value!r}")
+    return tuple(value)
+
+
+def check_relative_path(path: object) -> str:
+    """Return `path` if it is a relative path inside a workspace, else raise `ValidationError`."""
+    if not isinstance(path, str) or not path.strip():
+        raise ValidationError(f"patch path {path!r} must be a non-empty relative path")
+    if "\x00" in path or "\\" in path:
+        raise ValidationError(f"patch path {path!r} contains a NUL byte or a backslash")
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        raise ValidationError(
+            f"patch path {path!r} is absolute; paths are relative to the workspace"
+        )
+    parts = path.split("/")
+    if ".." in parts:
+        raise ValidationError(f"patch path {path!r} contains '..'")
+    normal = posixpath.normpath(path)
+    if normal == "." or normal.split("/")[0] == ".selflearn":
+        raise ValidationError(f"patch path {path!r} targets the workspace itself or .selflearn/")
+    return normal
+
+
+@attrs.frozen
+class FileEdit:
+    """A whole-file edit: `after_text` replaces the file whose SHA-256 is `before_sha256`.
+
+    `before_sha256=None` creates a file that must not exist yet.
+    """
+
+    path: str = attrs.field(converter=check_relative_path)
+    before_sha256: str | None
+    after_text: str
+
+    def __attrs_post_init__(self) -> None:
+        digest = self.before_sha256
+        if digest is not None and (
+            not isinstance(digest, str)
+            or len(digest) != 64
+            or any(c not in "0123456789abcdef" for c in digest)
+        ):
+            raise ValidationError(
+                f"FileEdit.before_sha256={digest!r}: expected 64 lower-case hex digits"
+            )
+        if not isinstance(self.after_text, str):
+            raise ValidationError(
+                f"FileEdit.after_text must be a string, got {type(self.after_text).__name__}"
+            )
+
+
+Patch = str | FileEdit
+
+
+def _patches(value: object) -> tuple[Patch, ...]:
+    if isinstance(value, (str, FileEdit)) or not isinstance(value, Sequence):
+        raise ValidationError(f"ProposalDraft.patches must be a tuple of patches, got {value!r}")
+    for item in value:
+        if isinstance(item, str):
+            if not item.strip():
+                raise ValidationError("ProposalDraft.patches holds an empty diff")
+        elif not isinstance(item, FileEdit):
+            raise ValidationError(
+                "ProposalDraft.patches items must be unified-diff strings or FileEdit, "
+                f"got {item!r}"
+            )
+    return tuple(value)
+
+
+def _title(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"ProposalDraft.title={value!r}: expected a non-empty string")
+    if len(value) > TITLE_MAX:
+        raise ValidationError(
+            f"ProposalDraft.title has {len(value)} characters; at most {TITLE_MAX}"
+        )
+    return value
+
+
+def _risk(what: str) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if value not in RISK_LEVELS:
+            raise ValidationError(
+                f"{what}.{attribute.name}={value!r}: expected one of {', '.join(RISK_LEVELS)}"
+            )
+
+    return check
+
+
+def _text(what: str) -> Any:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not isinstance(value, str):
+            raise ValidationError(f"{what}.{attribute.name} must be a string, got {value!r}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class ProposalDraft:
+    """A candidate improvement, as a proposer or a host submits it."""
+
+    title: str = attrs.field(converter=_title)
+    hypothesis: str = attrs.field(default="", validator=_text("ProposalDraft"))
+    priority: float = attrs.field(validator=_fraction("ProposalDraft"))
+    risk_level: str = attrs.field(validator=_risk("ProposalDraft"))
+    confidence: float = attrs.field(default=0.5, validator=_fraction("ProposalDraft"))
+    plan_steps: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    expected_impact: str = attrs.field(default="", validator=_text("ProposalDraft"))
+    patches: tuple[Patch, ...] = attrs.field(default=(), converter=_patches)
+    metadata: Mapping[str, Any] = attrs.field(
+        factory=dict, validator=_json_mapping("ProposalDraft")
+    )
+    signature: str | None = None
+
+    def resolved_signature(self) -> str:
+        """The draft's signature, derived from title and hypothesis when not given."""
+        if self.signature:
+            return self.signature
+        return f"draft|{self.title.strip().lower()}|{self.hypothesis.strip().lower()[:180]}"
+
+
+@attrs.frozen(kw_only=True)
+class LearningEventView:
+    """A learning event as the loop recorded it."""
+
+    id: str
+    source: str
+    event_type: str
+    content: str
+    novelty: float
+    value: float
+    risk: float
+    confidence: float
+    stream: str
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class Opportunity:
+    """Learning events handed to a proposer to turn into drafts."""
+
+    id: str
+    kind: Literal["learning_event", "synthetic"] = "learning_event"
+    events: tuple[LearningEventView, ...] = ()
+    at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionResult:
+    """What a host's executor reports about one execution."""
+
+    status: str = attrs.field(default="completed")
+    cost_usd: float = 0.0
+    duration_ms: float = 0.0
+    artifacts: Mapping[str, Any] = attrs.field(
+        factory=dict, validator=_json_mapping("ExecutionResult")
+    )
+    error: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.status not in EXECUTION_STATUSES:
+            raise ValidationError(
+                f"ExecutionResult.status={self.status!r}: "
+                f"expected one of {', '.join(EXECUTION_STATUSES)}"
+            )
+        for name in ("cost_usd", "duration_ms"):
+            number = getattr(self, name)
+            if (
+                isinstance(number, bool)
+                or not isinstance(number, (int, float))
+                or not math.isfinite(number)
+            ):
+                raise ValidationError(
+                    f"ExecutionResult.{name}={number!r}: expected a finite number"
+                )
+
+
+@attrs.frozen(kw_only=True)
+class Verdict:
+    """A verifier's judgement of one attempt."""
+
+    kind: str
+    confidence: float = attrs.field(validator=_fraction("Verdict"))
+    pending_recheck: bool = False
+    signals: Mapping[str, Any] = attrs.field(factory=dict, validator=_json_mapping("Verdict"))
+    reasons: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+
+    def __attrs_post_init__(self) -> None:
+        if self.kind not in VERDICT_KINDS:
+            raise ValidationError(
+                f"Verdict.kind={self.kind!r}: expected one of {', '.join(VERDICT_KINDS)}"
+            )
+        if not isinstance(self.pending_recheck, bool):
+            raise ValidationError(
+                f"Verdict.pending_recheck={self.pending_recheck!r}: expected a bool"
+            )
+        if self.pending_recheck and self.kind != "inconclusive":
+            raise ValidationError(
+                "Verdict.pending_recheck is only allowed on an inconclusive verdict"
+            )
+
+
+@attrs.frozen(kw_only=True)
+class RunView:
+    """One execution of a proposal and its verification attempts."""
+
+    id: str
+    mode: str
+    mode_reason: str
+    execution_status: str
+    started_at: datetime
+    finished_at: datetime | None
+    attempts: int
+    verdict: str | None
+    confidence: float | None
+    pending_recheck: bool
+    exhausted: bool
+    next_recheck_at: datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class ProposalView:
+    """A proposal as the loop knows it now (SPEC §2 fields, its runs and final verdict)."""
+
+    id: str
+    title: str
+    hypothesis: str
+    status: str
+    priority: float
+    risk_level: str
+    confidence: float
+    signature: str
+    created_at: datetime
+    origin_event_ids: tuple[str, ...]
+    plan_steps: tuple[str, ...]
+    expected_impact: str
+    policy_arms: Mapping[str, str]
+    patches: tuple[Patch, ...]
+    metadata: Mapping[str, Any]
+    verdict: str | None
+    verdict_confidence: float | None
+    exhausted: bool
+    runs: tuple[RunView, ...]
+
+
+class Executor(Protocol):
+    """Protocol: carries out a proposal in `safe` or `normal` mode."""
+
+    def execute(self, proposal: ProposalView, mode: str) -> ExecutionResult: ...
+
+
+class Probe(Protocol):
+    """Protocol: measures the host's metrics, scoped to `proposal` if the host wishes."""
+
+    def measure(self, proposal: ProposalView) -> Metrics: ...
+
+
+class Verifier(Protocol):
+    """Protocol: judges an attempt from the metrics before and after an execution."""
+
+    def verify(self, before: Metrics, after: Metrics, execution: ExecutionResult) -> Verdict: ...
+
+
+class Proposer(Protocol):
+    """Protocol: turns an opportunity (learning events) into proposal drafts."""
+
+    def propose(self, opportunity: Opportunity) -> Sequence[ProposalDraft]: ...
