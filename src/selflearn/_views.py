@@ -1,0 +1,78 @@
+"""Aggregates → the frozen views the loop hands to hosts and operators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
+
+from selflearn.events.proposal import Proposal, Run
+from selflearn.patches import from_stored
+from selflearn.ports import ProposalView, RunView
+from selflearn.reports import TimelineEntry
+
+_ENVELOPE = frozenset(
+    {"originator_id", "originator_version", "timestamp", "originator_topic", "at"}
+)
+
+
+def next_recheck_at(run: Run, interval_seconds: int) -> Any:
+    """When the run's next verification attempt is due, if one is."""
+    if run.closed or not run.executed:
+        return None
+    if run.attempts == 0:
+        return run.lease_until
+    if run.pending_recheck and run.last_attempt_at is not None:
+        return run.last_attempt_at + timedelta(seconds=interval_seconds)
+    return None
+
+
+def run_view(run: Run, interval_seconds: int) -> RunView:
+    return RunView(
+        id=run.id,
+        mode=run.mode,
+        mode_reason=run.mode_reason,
+        execution_status=run.execution_status,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        attempts=run.attempts,
+        verdict=run.verdict,
+        confidence=run.confidence,
+        pending_recheck=run.pending_recheck,
+        exhausted=run.exhausted,
+        next_recheck_at=next_recheck_at(run, interval_seconds),
+    )
+
+
+def proposal_view(proposal: Proposal, interval_seconds: int) -> ProposalView:
+    """The view of `proposal`; `interval_seconds` dates the next recheck of a pending run."""
+    return ProposalView(
+        id=str(proposal.id),
+        title=proposal.title,
+        hypothesis=proposal.hypothesis,
+        status=proposal.status,
+        priority=proposal.priority,
+        risk_level=proposal.risk_level,
+        confidence=proposal.confidence,
+        signature=proposal.signature,
+        created_at=proposal.created_at,
+        origin_event_ids=tuple(proposal.origin_event_ids),
+        plan_steps=tuple(proposal.plan_steps),
+        expected_impact=proposal.expected_impact,
+        policy_arms=dict(proposal.policy_arms),
+        patches=tuple(from_stored(p) for p in proposal.patches),
+        metadata=dict(proposal.metadata),
+        verdict=proposal.verdict,
+        verdict_confidence=proposal.verdict_confidence,
+        exhausted=proposal.exhausted,
+        runs=tuple(run_view(run, interval_seconds) for run in proposal.runs.values()),
+    )
+
+
+def timeline_entries(events: Iterable[Any]) -> tuple[TimelineEntry, ...]:
+    """Each domain event of a proposal as a timeline entry: its time, its kind, its fields."""
+    entries = []
+    for event in events:
+        detail = {k: v for k, v in vars(event).items() if k not in _ENVELOPE}
+        entries.append(TimelineEntry(at=event.at, kind=type(event).__name__, detail=detail))
+    return tuple(entries)

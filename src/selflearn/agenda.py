@@ -1,0 +1,293 @@
+"""The agenda: what the loop has to look at next, folded from the log.
+
+Cross-aggregate questions — which proposals are approved, which runs are due for a
+recheck, which learning events are new — are answered by this fold over the
+notification log, caught up before each step of a cycle. It only *finds* candidates:
+every decision reloads the aggregate and saves with optimistic concurrency, so a stale
+agenda can never cause a wrong decision, only a skipped or retried one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from functools import singledispatchmethod
+from typing import Any, Final
+
+import attrs
+from eventsourcing.utils import get_topic
+
+from selflearn.events.learning import LearningSignal
+from selflearn.events.proposal import TERMINAL, Proposal
+from selflearn.events.rules import SYNTHETIC_LOOKBACK, SYNTHETIC_MAX_EVENTS, priority_of
+from selflearn.events.selfcheck import SelfCheck
+from selflearn.ports import LearningEventView
+
+PAGE_SIZE: Final = 500
+
+
+@attrs.define
+class AgendaItem:
+    """A proposal that is not terminal yet, with its open run if it has one."""
+
+    id: str
+    status: str
+    priority: float
+    risk_level: str
+    created_at: datetime
+    signature: str
+    run_id: str | None = None
+    run_started_at: datetime | None = None
+    lease_until: datetime | None = None
+    run_executed: bool = False
+    attempts: int = 0
+    last_attempt_at: datetime | None = None
+    pending_recheck: bool = False
+
+
+@attrs.define
+class LearningEntry:
+    event: LearningEventView
+    position: int
+    priority: float
+    proposed: bool = False
+
+
+@attrs.frozen
+class DueVerification:
+    proposal_id: str
+    run_id: str
+    attempt: int
+    due_at: datetime
+    started_at: datetime
+
+
+@attrs.define
+class Agenda:
+    """The fold; `position` is the last notification id applied."""
+
+    position: int = 0
+    cursor: int = 0
+    latest_at: datetime | None = None
+    items: dict[str, AgendaItem] = attrs.Factory(dict)
+    created: dict[str, datetime] = attrs.Factory(dict)
+    open_signatures: dict[str, int] = attrs.Factory(dict)
+    learning: dict[str, LearningEntry] = attrs.Factory(dict)
+
+    # -- folding -----------------------------------------------------------------------
+
+    def apply(self, event: Any, position: int) -> None:
+        """Fold one domain event recorded at `position` of the log."""
+        at = getattr(event, "at", None)
+        if isinstance(at, datetime) and (self.latest_at is None or at > self.latest_at):
+            self.latest_at = at
+        self._apply(event, position)
+        self.position = max(self.position, position)
+
+    @singledispatchmethod
+    def _apply(self, event: Any, position: int) -> None:
+        """Events the agenda does not need."""
+
+    @_apply.register
+    def _(self, event: LearningSignal.Observed, position: int) -> None:
+        view = LearningEventView(
+            id=event.event_id,
+            source=event.source,
+            event_type=event.event_type,
+            content=event.content,
+            novelty=event.novelty,
+            value=event.value,
+            risk=event.risk,
+            confidence=event.confidence,
+            stream=event.stream,
+            at=event.at,
+        )
+        priority = priority_of(
+            value=event.value, novelty=event.novelty, confidence=event.confidence, risk=event.risk
+        )
+        self.learning[event.event_id] = LearningEntry(view, position, priority)
+
+    @_apply.register
+    def _(self, event: Proposal.Proposed, position: int) -> None:
+        pid = str(event.originator_id)
+        self.created[pid] = event.at
+        for origin in event.origin_event_ids:
+            entry = self.learning.get(origin)
+            if entry is not None:
+                entry.proposed = True
+        if event.status in TERMINAL:
+            return
+        self.items[pid] = AgendaItem(
+            id=pid,
+            status=event.status,
+            priority=event.priority,
+            risk_level=event.risk_level,
+            created_at=event.at,
+            signature=event.signature,
+        )
+        self.open_signatures[event.signature] = self.open_signatures.get(event.signature, 0) + 1
+
+    @_apply.register
+    def _(self, event: Proposal.Approved, position: int) -> None:
+        item = self.items.get(str(event.originator_id))
+        if item is not None:
+            item.status = "approved"
+
+    @_apply.register
+    def _(self, event: Proposal.Rejected, position: int) -> None:
+        self._close(str(event.originator_id))
+
+    @_apply.register
+    def _(self, event: Proposal.RunConverged, position: int) -> None:
+        self._close(str(event.originator_id))
+
+    @_apply.register
+    def _(self, event: Proposal.RunStarted, position: int) -> None:
+        item = self.items.get(str(event.originator_id))
+        if item is not None:
+            item.status = "executed"
+            item.run_id = event.run_id
+            item.run_started_at = event.at
+            item.lease_until = event.lease_until
+            item.run_executed = False
+            item.attempts = 0
+            item.last_attempt_at = None
+            item.pending_recheck = False
+
+    @_apply.register
+    def _(self, event: Proposal.RunExecuted, position: int) -> None:
+        item = self.items.get(str(event.originator_id))
+        if item is not None and item.run_id == event.run_id:
+            item.run_executed = True
+
+    @_apply.register
+    def _(self, event: Proposal.RunFailed, position: int) -> None:
+        item = self.items.get(str(event.originator_id))
+        if item is not None and item.run_id == event.run_id:
+            item.status = "approved"
+            item.run_id = None
+
+    @_apply.register
+    def _(self, event: Proposal.AttemptVerified, position: int) -> None:
+        item = self.items.get(str(event.originator_id))
+        if item is not None and item.run_id == event.run_id:
+            item.attempts = event.attempt
+            item.last_attempt_at = event.at
+            item.pending_recheck = event.pending_recheck
+
+    @_apply.register
+    def _(self, event: SelfCheck.CycleChecked, position: int) -> None:
+        self.cursor = max(self.cursor, event.cursor)
+        self._prune()
+
+    def _close(self, pid: str) -> None:
+        item = self.items.pop(pid, None)
+        if item is not None:
+            left = self.open_signatures.get(item.signature, 0) - 1
+            if left > 0:
+                self.open_signatures[item.signature] = left
+            else:
+                self.open_signatures.pop(item.signature, None)
+
+    def _prune(self) -> None:
+        """Forget learning events already taken that are too old to bundle synthetically."""
+        if self.latest_at is None:
+            return
+        horizon = self.latest_at - SYNTHETIC_LOOKBACK
+        stale = [
+            eid
+            for eid, entry in self.learning.items()
+            if entry.position <= self.cursor and entry.event.at < horizon
+        ]
+        for eid in stale:
+            del self.learning[eid]
+
+    # -- questions ---------------------------------------------------------------------
+
+    def with_status(self, status: str) -> list[AgendaItem]:
+        return [item for item in self.items.values() if item.status == status]
+
+    def executable(self) -> list[AgendaItem]:
+        """Approved proposals, highest priority first, then oldest (SPEC §4.6)."""
+        return sorted(self.with_status("approved"), key=lambda i: (-i.priority, i.created_at, i.id))
+
+    def overdue_runs(self, now: datetime) -> list[AgendaItem]:
+        """Runs that started, never completed, and whose lease ran out before `now`."""
+        return [
+            item
+            for item in self.items.values()
+            if item.run_id is not None
+            and not item.run_executed
+            and item.lease_until is not None
+            and item.lease_until < now
+        ]
+
+    def due_verifications(self, now: datetime, interval_seconds: int) -> list[DueVerification]:
+        """Runs due for a verification attempt, earliest due first, then earliest started.
+
+        A pending run is due `interval` after its last attempt. A run whose execution was
+        recorded but whose first attempt never was (its process died in between) is due
+        once its lease has run out, so a live process is never raced for it.
+        """
+        due: list[DueVerification] = []
+        interval = timedelta(seconds=interval_seconds)
+        for item in self.items.values():
+            if item.run_id is None or not item.run_executed or item.run_started_at is None:
+                continue
+            if item.attempts == 0 and item.lease_until is not None:
+                at = item.lease_until
+            elif item.pending_recheck and item.last_attempt_at is not None:
+                at = item.last_attempt_at + interval
+            else:
+                continue
+            if at <= now:
+                due.append(
+                    DueVerification(
+                        item.id, item.run_id, item.attempts + 1, at, item.run_started_at
+                    )
+                )
+        return sorted(due, key=lambda d: (d.due_at, d.started_at, d.proposal_id))
+
+    def pending_recheck_count(self) -> int:
+        return sum(1 for item in self.items.values() if item.pending_recheck)
+
+    def has_open_signature(self, signature: str) -> bool:
+        return signature in self.open_signatures
+
+    def new_learning(self, cursor: int) -> list[LearningEntry]:
+        """Learning events recorded after log position `cursor`, oldest first."""
+        return sorted(
+            (e for e in self.learning.values() if e.position > cursor), key=lambda e: e.position
+        )
+
+    def synthetic_candidates(self, now: datetime) -> list[LearningEntry]:
+        """Up to 5 highest-priority production learning events of the last 24 h with no proposal."""
+        horizon = now - SYNTHETIC_LOOKBACK
+        candidates = [
+            e
+            for e in self.learning.values()
+            if not e.proposed and e.event.stream == "production" and horizon <= e.event.at <= now
+        ]
+        candidates.sort(key=lambda e: (-e.priority, e.position))
+        return candidates[:SYNTHETIC_MAX_EVENTS]
+
+    def proposal_ids(self) -> Iterator[str]:
+        """Every proposal id, oldest `created_at` first."""
+        yield from sorted(self.created, key=lambda pid: (self.created[pid], pid))
+
+
+AGENDA_TOPICS: Final = tuple(
+    get_topic(cls)
+    for cls in (
+        LearningSignal.Observed,
+        Proposal.Proposed,
+        Proposal.Approved,
+        Proposal.Rejected,
+        Proposal.RunStarted,
+        Proposal.RunExecuted,
+        Proposal.RunFailed,
+        Proposal.AttemptVerified,
+        Proposal.RunConverged,
+        SelfCheck.CycleChecked,
+    )
+)

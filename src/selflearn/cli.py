@@ -1,0 +1,74 @@
+"""The `selflearn` command line: one click group, one service call and its rendering per command."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+import structlog
+
+from selflearn.config import DEFAULT_STORE
+from selflearn.exceptions import SelflearnError
+from selflearn.store import StoreURL
+
+DEMO_STORE = "sqlite:///data/demo.db"
+
+
+def configure_logging(verbose: bool) -> None:
+    """Logs go to stderr (console on a TTY, JSON otherwise); stdout stays for output."""
+    renderer: structlog.typing.Processor = (
+        structlog.dev.ConsoleRenderer()
+        if sys.stderr.isatty()
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.INFO if verbose else logging.WARNING
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what the loop does (on stderr).")
+@click.version_option(package_name="selflearn")
+def main(verbose: bool) -> None:
+    """selflearn: an agent's self-improvement loop under guardrails."""
+    configure_logging(verbose)
+
+
+@main.command()
+@click.option(
+    "--days", type=click.IntRange(1, 60), default=1, show_default=True, help="Simulated days."
+)
+@click.option(
+    "--seed", type=int, default=7, show_default=True, help="Seed of the simulation and the bandit."
+)
+@click.option(
+    "--store",
+    default=DEMO_STORE,
+    show_default=True,
+    help="Where the demo records its events; a SQLite file here is replaced on each run.",
+)
+def demo(days: int, seed: int, store: str) -> None:
+    """Run a simulated host through simulated days and print what each cycle did."""
+    from selflearn.demo import run_demo
+
+    try:
+        parsed = StoreURL.parse(store)
+        if parsed.kind == "sqlite" and parsed.path is not None:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{parsed.path}{suffix}").unlink(missing_ok=True)
+        run_demo(store=store, days=days, seed=seed, echo=click.echo)
+    except SelflearnError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+__all__ = ["DEFAULT_STORE", "main"]

@@ -1,0 +1,477 @@
+"""LearningLoop: the one place that calls the host and saves aggregates.
+
+Every decision is one atomic `save()`. Host ports are called with no transaction open,
+and a host's exception is recorded where it happened, never re-raised. Store errors
+propagate as `StoreError`. Every rule reads time from the injected clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Final, TypeVar
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
+
+import structlog
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, PersistenceError
+
+from selflearn._cycle import Cycle
+from selflearn._views import proposal_view, timeline_entries
+from selflearn.agenda import AGENDA_TOPICS, PAGE_SIZE, Agenda
+from selflearn.config import RISK_LEVELS, Flags, check_capability
+from selflearn.events.controls import CONTROLS_ID, Controls
+from selflearn.events.guardrail import GUARDRAIL_ID, Guardrail
+from selflearn.events.learning import LearningSignal, signal_id
+from selflearn.events.policy import DEFAULT_FAMILIES, POLICY_ID, Policy
+from selflearn.events.proposal import STATUSES, Proposal
+from selflearn.events.rules import STREAMS, signature_of, stream_of
+from selflearn.events.selfcheck import SELF_CHECK_ID, SelfCheck
+from selflearn.exceptions import (
+    ConfigError,
+    NotFound,
+    SelflearnError,
+    StoreError,
+    ValidationError,
+)
+from selflearn.patches import check_patches, to_stored
+from selflearn.ports import (
+    Executor,
+    Probe,
+    ProposalDraft,
+    ProposalView,
+    Proposer,
+    Verifier,
+)
+from selflearn.reports import CycleReport, TimelineEntry
+from selflearn.store import is_locked_error, open_store
+from selflearn.verify import RuleVerifier
+
+log = structlog.get_logger(__name__)
+
+A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
+
+SAVE_ATTEMPTS: Final = 30
+PROPOSAL_NAMESPACE: Final = uuid5(NAMESPACE_URL, "selflearn/proposal")
+
+
+def system_clock() -> datetime:
+    """The wall clock, in UTC (the default when a host gives no clock)."""
+    return datetime.now(UTC)
+
+
+def proposal_id_for(opportunity_id: str, index: int) -> str:
+    """The id of the `index`-th draft of an opportunity: the same in every process."""
+    return str(uuid5(PROPOSAL_NAMESPACE, f"{opportunity_id}/{index}"))
+
+
+class LearningLoop:
+    """An agent's self-improvement loop over one event store (see shared/API.md)."""
+
+    def __init__(
+        self,
+        store: str | None = None,
+        *,
+        flags: Flags | None = None,
+        executor: Executor | None = None,
+        probe: Probe | None = None,
+        verifier: Verifier | None = None,
+        proposer: Proposer | None = None,
+        workspace: str | os.PathLike[str] | None = None,
+        clock: Callable[[], datetime] | None = None,
+        seed: int | None = None,
+        policy_families: Mapping[str, Sequence[str]] | None = None,
+        include_non_production: bool = False,
+    ) -> None:
+        if flags is None:
+            flags = Flags.from_env()
+        elif not isinstance(flags, Flags):
+            raise ConfigError(f"flags must be a selflearn.Flags, got {type(flags).__name__}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ConfigError(f"seed={seed!r}: expected an integer")
+        self.flags = flags
+        self.executor = executor
+        self.probe = probe
+        self.verifier: Verifier = verifier if verifier is not None else RuleVerifier()
+        self.proposer = proposer
+        self.workspace = Path(workspace) if workspace is not None else None
+        self.include_non_production = bool(include_non_production)
+        self.families = _families(policy_families)
+        self.seed = seed if seed is not None else secrets.randbits(63)
+        self.rng = random.Random(self.seed)
+        self._clock = clock if clock is not None else system_clock
+        url = (
+            store
+            if store is not None
+            else os.environ.get("SELFLEARN_STORE") or flags.selflearn_store
+        )
+        self.app, self.url = open_store(url)
+        self.agenda = Agenda()
+        self.log = log.bind(store=self.url.redacted)
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.app.close()
+
+    def __enter__(self) -> LearningLoop:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- time, store, retries ------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The loop's domain time (the injected clock), as an aware UTC datetime."""
+        now = self._clock()
+        if not isinstance(now, datetime) or now.tzinfo is None:
+            raise ConfigError(f"the clock returned {now!r}: expected an aware datetime")
+        return now.astimezone(UTC)
+
+    @contextlib.contextmanager
+    def store_errors(self) -> Iterator[None]:
+        """Turn the store's own errors into `StoreError` naming the store (no password)."""
+        try:
+            yield
+        except SelflearnError:
+            raise
+        except (PersistenceError, sqlite3.Error) as exc:
+            raise StoreError(f"store {self.url.redacted}: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith(("psycopg", "psycopg_pool")):
+                raise StoreError(f"store {self.url.redacted}: {exc}") from exc
+            raise
+
+    def retry(self, attempt: Callable[[], T], *, what: str) -> T:
+        """Run `attempt` (load, decide, save) again after a concurrent write got there first."""
+        for n in range(SAVE_ATTEMPTS):
+            try:
+                return attempt()
+            except IntegrityError:
+                self.log.debug("save.conflict.retry", what=what, attempt=n + 1)
+            except PersistenceError as exc:
+                if not is_locked_error(exc):
+                    raise
+                self.log.debug("save.locked.retry", what=what, attempt=n + 1)
+            time.sleep(random.uniform(0.0, 0.004 * (n + 1)))
+        raise StoreError(
+            f"store {self.url.redacted}: could not {what} after {SAVE_ATTEMPTS} attempts "
+            "(concurrent writers kept conflicting)"
+        )
+
+    def load(self, aggregate_id: UUID, cls: type[A]) -> A | None:
+        """The aggregate with `aggregate_id`, or None when it was never created."""
+        try:
+            aggregate: Aggregate = self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(aggregate, cls):
+            raise StoreError(
+                f"aggregate {aggregate_id} is a {type(aggregate).__name__}, not a {cls.__name__}"
+            )
+        return aggregate
+
+    def load_proposal(self, proposal_id: str) -> Proposal:
+        """The proposal aggregate, or `NotFound`."""
+        try:
+            uid = UUID(str(proposal_id))
+        except ValueError:
+            raise NotFound(f"no proposal {proposal_id!r}") from None
+        proposal = self.load(uid, Proposal)
+        if proposal is None:
+            raise NotFound(f"no proposal {proposal_id!r}")
+        return proposal
+
+    def guardrail(self, at: datetime) -> Guardrail:
+        return self.load(GUARDRAIL_ID, Guardrail) or Guardrail(id=GUARDRAIL_ID, at=at)
+
+    def policy(self, at: datetime) -> Policy:
+        policy = self.load(POLICY_ID, Policy) or Policy(
+            id=POLICY_ID, at=at, families={f: list(a) for f, a in DEFAULT_FAMILIES.items()}
+        )
+        policy.declare(at=at, families=self.families)
+        return policy
+
+    def self_check(self, at: datetime) -> SelfCheck:
+        return self.load(SELF_CHECK_ID, SelfCheck) or SelfCheck(id=SELF_CHECK_ID, at=at)
+
+    def controls(self, at: datetime) -> Controls:
+        return self.load(CONTROLS_ID, Controls) or Controls(id=CONTROLS_ID, at=at)
+
+    def sync(self) -> None:
+        """Catch the agenda up with the log, a page at a time."""
+        while True:
+            page = self.app.recorder.select_notifications(
+                start=self.agenda.position,
+                limit=PAGE_SIZE,
+                topics=AGENDA_TOPICS,
+                inclusive_of_start=False,
+            )
+            for notification in page:
+                self.agenda.apply(self.app.mapper.to_domain_event(notification), notification.id)
+            if len(page) < PAGE_SIZE:
+                return
+
+    def effective_flags(self, at: datetime) -> Flags:
+        """This loop's flags with the operator's "off" overrides applied."""
+        return self.flags.with_overrides(self.controls(at).disabled)
+
+    # -- learning events and proposals -----------------------------------------------------
+
+    def record_event(
+        self,
+        source: str,
+        event_type: str,
+        content: str,
+        *,
+        novelty: float,
+        value: float,
+        risk: float,
+        confidence: float,
+        stream: str | None = None,
+    ) -> str | None:
+        """Record what the host observed; None (and nothing recorded) for a duplicate."""
+        for name, text in (("source", source), ("event_type", event_type)):
+            if not isinstance(text, str) or not text.strip():
+                raise ValidationError(
+                    f"learning event {name}={text!r}: expected a non-empty string"
+                )
+        if not isinstance(content, str):
+            raise ValidationError(
+                f"learning event content must be a string, got {type(content).__name__}"
+            )
+        scores = {"novelty": novelty, "value": value, "risk": risk, "confidence": confidence}
+        for name, score in scores.items():
+            if (
+                isinstance(score, bool)
+                or not isinstance(score, (int, float))
+                or not math.isfinite(score)
+                or not 0.0 <= score <= 1.0
+            ):
+                raise ValidationError(
+                    f"learning event {name}={score!r}: expected a number in [0, 1]"
+                )
+        if stream is not None and stream not in STREAMS:
+            raise ValidationError(
+                f"learning event stream={stream!r}: expected one of {', '.join(STREAMS)}"
+            )
+        signature = signature_of(source, event_type, content)
+        sid = signal_id(signature)
+
+        def attempt() -> str | None:
+            at = self.now()
+            signal = self.load(sid, LearningSignal) or LearningSignal(
+                id=sid, at=at, signature=signature
+            )
+            if signal.is_duplicate(at):
+                return None
+            # The n-th observation of a signature has the same id in every process.
+            event_id = str(uuid5(sid, str(signal.observations + 1)))
+            signal.observe(
+                at=at,
+                event_id=event_id,
+                source=source,
+                event_type=event_type,
+                content=content,
+                stream=stream_of(source, stream),
+                **{k: float(v) for k, v in scores.items()},
+            )
+            self.app.save(signal)
+            return event_id
+
+        with self.store_errors():
+            recorded = self.retry(attempt, what="record a learning event")
+        self.log.info(
+            "learning_event.recorded" if recorded else "learning_event.duplicate",
+            signature=signature[:80],
+        )
+        return recorded
+
+    def propose(self, draft: ProposalDraft) -> str:
+        """Record a host's own proposal; returns its id."""
+        if not isinstance(draft, ProposalDraft):
+            raise ValidationError(f"propose() takes a ProposalDraft, got {type(draft).__name__}")
+        check_patches(draft.patches)
+        proposal_id = str(uuid4())
+        with self.store_errors():
+            self.create_proposal(proposal_id, draft, origin_event_ids=[], at=self.now())
+        return proposal_id
+
+    def create_proposal(
+        self, proposal_id: str, draft: ProposalDraft, *, origin_event_ids: list[str], at: datetime
+    ) -> bool:
+        """Save a new proposal from `draft`; False when a proposal with that id already exists."""
+        proposal = Proposal(
+            id=UUID(proposal_id),
+            at=at,
+            title=draft.title,
+            hypothesis=draft.hypothesis,
+            plan_steps=list(draft.plan_steps),
+            expected_impact=draft.expected_impact,
+            risk_level=draft.risk_level,
+            confidence=float(draft.confidence),
+            priority=float(draft.priority),
+            signature=draft.resolved_signature(),
+            metadata=dict(draft.metadata),
+            patches=[to_stored(p) for p in draft.patches],
+            origin_event_ids=list(origin_event_ids),
+            status="pending_approval",
+        )
+        try:
+            self.app.save(proposal)
+        except IntegrityError:
+            return False  # another process created the same proposal from the same opportunity
+        self.log.info("proposal.created", proposal_id=proposal_id, priority=draft.priority)
+        return True
+
+    def approve(self, proposal_id: str, reason: str = "approved by operator") -> None:
+        """An operator approves a pending proposal (any risk level)."""
+        _check_reason(reason)
+
+        def attempt() -> None:
+            at = self.now()
+            proposal = self.load_proposal(proposal_id)
+            flags = self.effective_flags(at)
+            selection = self.policy(at).selection if flags.enable_policy_bandit else {}
+            proposal.approve(at=at, actor="operator", reason=reason, policy_arms=selection)
+            self.app.save(proposal)
+
+        with self.store_errors():
+            self.retry(attempt, what=f"approve {proposal_id}")
+
+    def reject(self, proposal_id: str, reason: str) -> None:
+        """An operator rejects a pending or approved proposal."""
+        _check_reason(reason)
+
+        def attempt() -> None:
+            proposal = self.load_proposal(proposal_id)
+            proposal.reject(at=self.now(), actor="operator", reason=reason)
+            self.app.save(proposal)
+
+        with self.store_errors():
+            self.retry(attempt, what=f"reject {proposal_id}")
+
+    # -- operator overrides --------------------------------------------------------------
+
+    def disable(self, capability: str, *, reason: str) -> None:
+        """Switch a capability off from the next cycle on, whatever the environment says."""
+        self._override(capability, reason, disable=True)
+
+    def enable(self, capability: str, *, reason: str) -> None:
+        """Lift an override; the capability is on again only if the flags say so."""
+        self._override(capability, reason, disable=False)
+
+    def _override(self, capability: str, reason: str, *, disable: bool) -> None:
+        check_capability(capability)
+        _check_reason(reason)
+
+        def attempt() -> None:
+            at = self.now()
+            controls = self.controls(at)
+            if (capability in controls.disabled) == disable:
+                return  # already so: nothing to record
+            if disable:
+                controls.disable(at=at, capability=capability, reason=reason)
+            else:
+                controls.enable(at=at, capability=capability, reason=reason)
+            self.app.save(controls)
+
+        with self.store_errors():
+            self.retry(attempt, what=f"{'disable' if disable else 'enable'} {capability}")
+
+    # -- the cycle -----------------------------------------------------------------------
+
+    def tick(self) -> CycleReport:
+        """Run one cycle (SPEC §4) and report what it did."""
+        with self.store_errors():
+            return Cycle(self).run()
+
+    # -- reading -------------------------------------------------------------------------
+
+    def proposal(self, proposal_id: str) -> ProposalView:
+        """The proposal with `proposal_id` as it is now (`NotFound` if none)."""
+        with self.store_errors():
+            proposal = self.load_proposal(proposal_id)
+        return proposal_view(proposal, self.flags.verification_retry_interval_seconds)
+
+    def proposals(self, status: str | None = None) -> tuple[ProposalView, ...]:
+        """Every proposal, oldest first, optionally only those in `status`."""
+        if status is not None and status not in STATUSES:
+            raise ValidationError(f"status={status!r}: expected one of {', '.join(STATUSES)}")
+        with self.store_errors():
+            self.sync()
+            views = []
+            for pid in self.agenda.proposal_ids():
+                proposal = self.load_proposal(pid)
+                if status is None or proposal.status == status:
+                    views.append(
+                        proposal_view(proposal, self.flags.verification_retry_interval_seconds)
+                    )
+        return tuple(views)
+
+    def timeline(self, proposal_id: str) -> tuple[TimelineEntry, ...]:
+        """Every event of a proposal and its runs, in order, with its reasons."""
+        with self.store_errors():
+            proposal = self.load_proposal(proposal_id)
+            events = self.app.events.get(proposal.id)
+            return timeline_entries(events)
+
+
+def _check_reason(reason: object) -> None:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError(f"reason={reason!r}: expected a non-empty text")
+
+
+def _families(given: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
+    """The default family plus the host's, validated."""
+    families = {name: list(arms) for name, arms in DEFAULT_FAMILIES.items()}
+    if given is None:
+        return families
+    if not isinstance(given, Mapping):
+        raise ConfigError(f"policy_families must map a family name to arm labels, got {given!r}")
+    for name, arms in given.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"policy family name {name!r}: expected a non-empty string")
+        if isinstance(arms, str) or not isinstance(arms, Sequence) or not arms:
+            raise ConfigError(f"policy family {name!r}: expected a non-empty list of arm labels")
+        labels = list(arms)
+        if not all(isinstance(a, str) and a.strip() for a in labels) or len(set(labels)) != len(
+            labels
+        ):
+            raise ConfigError(
+                f"policy family {name!r}: arm labels must be distinct non-empty strings"
+            )
+        if name == "approve_threshold":
+            for label in labels:
+                try:
+                    ok = 0.0 <= float(label) <= 1.0
+                except ValueError:
+                    ok = False
+                if not ok:
+                    raise ConfigError(
+                        f"approve_threshold arm {label!r}: expected a number in [0, 1]"
+                    )
+        merged = families.setdefault(name, [])
+        merged.extend(a for a in labels if a not in merged)
+    return families
+
+
+__all__ = ["RISK_LEVELS", "LearningLoop", "proposal_id_for", "system_clock"]

@@ -1,0 +1,72 @@
+"""Reports the loop returns: plain frozen values with `to_dict()` (the CLI's `--json`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from selflearn._convert import to_plain
+
+
+class _Plain:
+    def to_dict(self) -> dict[str, Any]:
+        """This report as plain JSON-able data."""
+        data = to_plain(self)
+        assert isinstance(data, dict)
+        return data
+
+
+@attrs.frozen(kw_only=True)
+class RunReport(_Plain):
+    """What one cycle did with one run: its execution or one of its rechecks."""
+
+    run_id: str
+    proposal_id: str
+    kind: str  # "execution" | "recheck" | "interrupted"
+    mode: str
+    mode_reason: str
+    execution_status: str
+    attempt: int | None = None
+    verdict: str | None = None
+    confidence: float | None = None
+    pending_recheck: bool = False
+    converged: bool = False
+    exhausted: bool = False
+    error: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CycleReport(_Plain):
+    """The counts of one cycle (SPEC §4.8) and one row per run it touched."""
+
+    at: datetime
+    skipped: str | None = None
+    created: int = 0
+    approved: int = 0
+    executed: int = 0
+    verified: int = 0
+    retry_attempted: int = 0
+    retry_verified: int = 0
+    retry_exhausted: int = 0
+    safe_mode_runs: int = 0
+    normal_mode_runs: int = 0
+    canary_blocked: int = 0
+    canary_skipped: int = 0
+    failed: int = 0
+    interrupted: int = 0
+    wins: int = 0
+    losses: int = 0
+    inconclusive: int = 0
+    synthetic_opened: bool = False
+    runs: tuple[RunReport, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class TimelineEntry(_Plain):
+    """One event in a proposal's history: when, what, and every detail (with its reason)."""
+
+    at: datetime
+    kind: str
+    detail: dict[str, Any]

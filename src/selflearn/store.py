@@ -1,0 +1,262 @@
+"""Store URLs → eventsourcing applications: memory, SQLite (default) and PostgreSQL.
+
+The environment given to eventsourcing is built here from the URL alone; the host
+process's `os.environ` is never consulted, so a host's own variables cannot change
+where or how selflearn stores its events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import sqlite3
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Final, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
+
+import attrs
+import structlog
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.utils import Environment
+
+from selflearn.config import DEFAULT_STORE
+from selflearn.events.controls import Controls
+from selflearn.events.guardrail import Guardrail
+from selflearn.events.policy import Policy
+from selflearn.events.selfcheck import SelfCheck
+from selflearn.exceptions import ConfigError, StoreError
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+SQLITE_LOCK_TIMEOUT_SECONDS: Final = 15
+OPEN_ATTEMPTS: Final = 40
+POSTGRES_CONNECT_TIMEOUT_SECONDS: Final = 10
+
+
+@attrs.frozen
+class StoreURL:
+    """A parsed store URL; `redacted` is safe to print (no password)."""
+
+    kind: str  # "memory" | "sqlite" | "postgresql"
+    url: str
+    redacted: str
+    path: Path | None = None
+    host: str = ""
+    port: int = 5432
+    user: str = ""
+    password: str = ""
+    dbname: str = ""
+    schema: str = "public"
+
+    @classmethod
+    def parse(cls, url: str | None) -> StoreURL:
+        """Parse `url` (None → the default SQLite store), or raise `ConfigError` naming it."""
+        text = (url or DEFAULT_STORE).strip()
+        if text in ("memory://", "memory:", "memory:///"):
+            return cls(kind="memory", url=text, redacted="memory://")
+        if text.startswith("sqlite:///"):
+            raw = text[len("sqlite:///") :]
+            if not raw or raw.endswith("/"):
+                raise ConfigError(f"SELFLEARN_STORE={text!r}: the SQLite URL names no file")
+            return cls(kind="sqlite", url=text, redacted=text, path=Path(unquote(raw)))
+        if text.startswith(("postgresql://", "postgres://")):
+            return cls._parse_postgres(text)
+        raise ConfigError(
+            f"SELFLEARN_STORE={text!r} is not allowed: expected sqlite:///PATH, "
+            "postgresql://USER@HOST:PORT/DB or memory://"
+        )
+
+    @classmethod
+    def _parse_postgres(cls, text: str) -> StoreURL:
+        parts = urlsplit(text)
+        dbname = unquote(parts.path.lstrip("/"))
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise ConfigError(
+                f"SELFLEARN_STORE: the PostgreSQL URL has a bad port: {text!r}"
+            ) from None
+        if not parts.hostname or not dbname:
+            raise ConfigError(
+                "SELFLEARN_STORE: a PostgreSQL URL needs a host and a database: "
+                "postgresql://USER@HOST:PORT/DB"
+            )
+        query = parse_qs(parts.query)
+        schema = query.get("schema", ["public"])[0]
+        if not schema.replace("_", "").isalnum():
+            raise ConfigError(f"SELFLEARN_STORE: schema {schema!r} must be letters, digits and _")
+        user = unquote(parts.username) if parts.username else getpass.getuser()
+        password = unquote(parts.password) if parts.password else ""
+        netloc = f"{user}{':***' if password else ''}@{parts.hostname}:{port}"
+        redacted = f"postgresql://{netloc}/{dbname}" + (
+            f"?schema={schema}" if schema != "public" else ""
+        )
+        return cls(
+            kind="postgresql",
+            url=text,
+            redacted=redacted,
+            host=parts.hostname,
+            port=port,
+            user=user,
+            password=password,
+            dbname=dbname,
+            schema=schema,
+        )
+
+
+class SelflearnApplication(Application[UUID]):
+    """The event store of one selflearn deployment (table prefix `selflearn`)."""
+
+    name = "selflearn"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        Guardrail: 50,
+        Policy: 100,
+        SelfCheck: 100,
+        Controls: 50,
+    }
+
+    def construct_env(self, name: str, env: Any = None) -> Environment:
+        # Only what the URL says: a host's os.environ must not reconfigure the store.
+        settings = dict(env or {})
+        settings["IS_SNAPSHOTTING_ENABLED"] = "y"
+        return Environment(name, settings)
+
+
+def open_store(url: str | None, *, create: bool = True) -> tuple[SelflearnApplication, StoreURL]:
+    """Open the store at `url`; with `create=False` a missing SQLite file is an error."""
+    parsed = StoreURL.parse(url)
+    try:
+        if parsed.kind == "memory":
+            return SelflearnApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}), parsed
+        if parsed.kind == "sqlite":
+            return _open_sqlite(parsed, create=create), parsed
+        return _open_postgres(parsed, create=create), parsed
+    except StoreError:
+        raise
+    except (PersistenceError, sqlite3.Error, OSError) as exc:
+        raise StoreError(f"cannot open store {parsed.redacted}: {exc}") from None
+    except Exception as exc:
+        if _is_psycopg_error(exc):
+            raise StoreError(f"cannot open store {parsed.redacted}: {exc}") from None
+        raise
+
+
+def _open_sqlite(parsed: StoreURL, *, create: bool) -> SelflearnApplication:
+    assert parsed.path is not None
+    path = parsed.path
+    if not path.exists():
+        if not create:
+            raise StoreError(f"no store at {parsed.redacted}: {path} does not exist")
+        path.parent.mkdir(parents=True, exist_ok=True)
+    _switch_to_wal(path)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(path),
+        "SQLITE_LOCK_TIMEOUT": str(SQLITE_LOCK_TIMEOUT_SECONDS),
+    }
+    return retry_locked(lambda: SelflearnApplication(env=env), what=f"open {parsed.redacted}")
+
+
+def _switch_to_wal(path: Path) -> None:
+    """Put the file in WAL mode first, retrying while another process does the same."""
+
+    def switch() -> None:
+        with contextlib.closing(
+            sqlite3.connect(str(path), timeout=SQLITE_LOCK_TIMEOUT_SECONDS)
+        ) as c:
+            mode = c.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                c.execute("PRAGMA journal_mode=WAL")
+
+    retry_locked(switch, what=f"switch {path} to WAL")
+
+
+def is_locked_error(exc: BaseException) -> bool:
+    """Whether `exc` is SQLite's 'database is locked' (or busy) under contention."""
+    text = str(exc).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def retry_locked(fn: Callable[[], T], *, what: str, attempts: int = OPEN_ATTEMPTS) -> T:
+    """Call `fn`, retrying a bounded number of times while SQLite says the database is locked."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except (sqlite3.OperationalError, PersistenceError) as exc:
+            if isinstance(exc, IntegrityError) or not is_locked_error(exc):
+                raise
+            if attempt == attempts - 1:
+                raise StoreError(f"could not {what}: the database stayed locked ({exc})") from None
+            log.debug("store.locked.retry", what=what, attempt=attempt + 1)
+            time.sleep(min(0.05 * (attempt + 1), 0.5))
+    raise AssertionError("unreachable")
+
+
+def _postgres_env(parsed: StoreURL, *, create_table: bool) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": parsed.dbname,
+        "POSTGRES_HOST": parsed.host,
+        "POSTGRES_PORT": str(parsed.port),
+        "POSTGRES_USER": parsed.user,
+        "POSTGRES_PASSWORD": parsed.password,
+        "POSTGRES_SCHEMA": parsed.schema,
+        "POSTGRES_CONNECT_TIMEOUT": str(POSTGRES_CONNECT_TIMEOUT_SECONDS),
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": "4",
+        "POSTGRES_PRE_PING": "y",
+        "CREATE_TABLE": "y" if create_table else "n",
+    }
+
+
+def postgres_conninfo(parsed: StoreURL) -> dict[str, Any]:
+    """psycopg connection arguments for `parsed`."""
+    return {
+        "host": parsed.host,
+        "port": parsed.port,
+        "user": parsed.user,
+        "password": parsed.password or None,
+        "dbname": parsed.dbname,
+        "connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS,
+    }
+
+
+@contextlib.contextmanager
+def postgres_lock(parsed: StoreURL, name: str) -> Iterator[Any]:
+    """Hold a PostgreSQL advisory lock named `name` (per schema) on a connection of its own."""
+    import psycopg
+
+    key = zlib.crc32(f"selflearn/{parsed.schema}/{name}".encode())
+    with psycopg.connect(autocommit=True, **postgres_conninfo(parsed)) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield conn
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def _open_postgres(parsed: StoreURL, *, create: bool) -> SelflearnApplication:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise StoreError(
+            "PostgreSQL stores need the 'postgres' extra: pip install 'selflearn[postgres]'"
+        ) from None
+    if not create:
+        return SelflearnApplication(env=_postgres_env(parsed, create_table=False))
+    # Concurrent CREATE TABLE / CREATE OR REPLACE FUNCTION fail intermittently in
+    # PostgreSQL; an advisory lock makes processes that start together take turns.
+    with postgres_lock(parsed, "schema") as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{parsed.schema}"')
+        return SelflearnApplication(env=_postgres_env(parsed, create_table=True))
+
+
+def _is_psycopg_error(exc: BaseException) -> bool:
+    return type(exc).__module__.startswith(("psycopg", "psycopg_pool"))
