@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from eventsourcing.persistence import IntegrityError
 
 import selflearn as sl
 from selflearn.events.policy import POLICY_ID, Policy
@@ -960,6 +961,25 @@ class ProposalBehaviour(BackendCase):
         assert entries[2].detail["mode_reason"] == "canary_allowed"
         assert entries[5].detail["cooldown_until"] is not None
         assert entries[0].to_dict()["kind"] == "Proposed"
+
+    def test_a_conflicting_save_leaves_no_trace(self, h: Harness) -> None:
+        """A save that loses a race is retried on fresh state; the failed change is gone."""
+        pid = h.propose()
+        h.loop.proposal(pid)  # cached
+        real_save = h.loop.app.save
+        calls: list[int] = []
+
+        def conflicting(*objs: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 1:
+                raise IntegrityError("simulated concurrent write")
+            return real_save(*objs, **kwargs)
+
+        h.loop.app.save = conflicting  # type: ignore[method-assign]
+        h.loop.approve(pid, reason="after a conflict")
+        assert 2 == len(calls)
+        assert 1 == len(h.events("Proposal.Approved"))
+        assert "approved" == h.loop.proposal(pid).status
 
     def test_record_and_reload_from_a_new_loop(self, h: Harness) -> None:
         """A new loop on the same store sees the same proposals and continues the cycle."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -61,7 +62,7 @@ def proposal_view(proposal: Proposal, interval_seconds: int) -> ProposalView:
         expected_impact=proposal.expected_impact,
         policy_arms=dict(proposal.policy_arms),
         patches=tuple(from_stored(p) for p in proposal.patches),
-        metadata=dict(proposal.metadata),
+        metadata=copy.deepcopy(proposal.metadata),
         verdict=proposal.verdict,
         verdict_confidence=proposal.verdict_confidence,
         exhausted=proposal.exhausted,

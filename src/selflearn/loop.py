@@ -22,7 +22,7 @@ from typing import Final, TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import structlog
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.application import AggregateNotFoundError, LRUCache
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
@@ -166,16 +166,28 @@ class LearningLoop:
             try:
                 return attempt()
             except IntegrityError:
+                self.forget()
                 self.log.debug("save.conflict.retry", what=what, attempt=n + 1)
             except PersistenceError as exc:
+                self.forget()
                 if not is_locked_error(exc):
                     raise
                 self.log.debug("save.locked.retry", what=what, attempt=n + 1)
+            except BaseException:
+                self.forget()
+                raise
             time.sleep(random.uniform(0.0, 0.004 * (n + 1)))
         raise StoreError(
             f"store {self.url.redacted}: could not {what} after {SAVE_ATTEMPTS} attempts "
             "(concurrent writers kept conflicting)"
         )
+
+    def forget(self) -> None:
+        """Drop cached aggregates: an attempt that failed may have changed them unsaved."""
+        repository = self.app.repository
+        if isinstance(repository.cache, LRUCache):
+            # A fresh cache: LRUCache.clear() resets its order but keeps its entries.
+            repository.cache = LRUCache(maxsize=repository.cache.maxsize)
 
     def load(self, aggregate_id: UUID, cls: type[A]) -> A | None:
         """The aggregate with `aggregate_id`, or None when it was never created."""
@@ -203,11 +215,16 @@ class LearningLoop:
     def guardrail(self, at: datetime) -> Guardrail:
         return self.load(GUARDRAIL_ID, Guardrail) or Guardrail(id=GUARDRAIL_ID, at=at)
 
-    def policy(self, at: datetime) -> Policy:
+    def policy(self, at: datetime, *, declare: bool = True) -> Policy:
+        """The policy, with this loop's arm families declared unless `declare` is False.
+
+        Declaring changes the aggregate: only an attempt that saves it may declare.
+        """
         policy = self.load(POLICY_ID, Policy) or Policy(
             id=POLICY_ID, at=at, families={f: list(a) for f, a in DEFAULT_FAMILIES.items()}
         )
-        policy.declare(at=at, families=self.families)
+        if declare:
+            policy.declare(at=at, families=self.families)
         return policy
 
     def self_check(self, at: datetime) -> SelfCheck:
@@ -350,7 +367,9 @@ class LearningLoop:
             at = self.now()
             proposal = self.load_proposal(proposal_id)
             flags = self.effective_flags(at)
-            selection = self.policy(at).selection if flags.enable_policy_bandit else {}
+            selection = (
+                self.policy(at, declare=False).selection if flags.enable_policy_bandit else {}
+            )
             proposal.approve(at=at, actor="operator", reason=reason, policy_arms=selection)
             self.app.save(proposal)
 

@@ -126,6 +126,12 @@ class SelflearnApplication(Application[UUID]):
         # Only what the URL says: a host's os.environ must not reconfigure the store.
         settings = dict(env or {})
         settings["IS_SNAPSHOTTING_ENABLED"] = "y"
+        # Cached aggregates are fast-forwarded from the store on every get (one query).
+        # They are not deep-copied: the loop clears the cache whenever an attempt fails,
+        # so a command that could not be saved never leaves its changes behind.
+        settings.setdefault("AGGREGATE_CACHE_MAXSIZE", "1000")
+        settings.setdefault("AGGREGATE_CACHE_FASTFORWARD", "y")
+        settings.setdefault("DEEPCOPY_FROM_AGGREGATE_CACHE", "n")
         return Environment(name, settings)
 
 
