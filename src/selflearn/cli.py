@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import structlog
@@ -36,6 +39,34 @@ def configure_logging(verbose: bool) -> None:
     )
 
 
+def store_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--store URL`, defaulting to $SELFLEARN_STORE, else the default SQLite file."""
+    return click.option(
+        "--store",
+        envvar="SELFLEARN_STORE",
+        default=DEFAULT_STORE,
+        show_default=True,
+        metavar="URL",
+        help="The event store (sqlite:///PATH, postgresql://USER@HOST:PORT/DB, memory://).",
+    )(command)
+
+
+def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--json`: print only JSON on stdout."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON only, on stdout.")(
+        command
+    )
+
+
+@contextlib.contextmanager
+def cli_errors() -> Iterator[None]:
+    """selflearn's errors become a message on stderr and exit code 1, without a traceback."""
+    try:
+        yield
+    except SelflearnError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log what the loop does (on stderr).")
 @click.version_option(package_name="selflearn")
@@ -61,14 +92,12 @@ def demo(days: int, seed: int, store: str) -> None:
     """Run a simulated host through simulated days and print what each cycle did."""
     from selflearn.demo import run_demo
 
-    try:
+    with cli_errors():
         parsed = StoreURL.parse(store)
         if parsed.kind == "sqlite" and parsed.path is not None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{parsed.path}{suffix}").unlink(missing_ok=True)
         run_demo(store=store, days=days, seed=seed, echo=click.echo)
-    except SelflearnError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
-__all__ = ["DEFAULT_STORE", "main"]
+__all__ = ["cli_errors", "json_option", "main", "store_option"]
