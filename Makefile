@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[postgres,test,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[postgres,testing,test,dev]'
 	@touch $(STAMP)
 
 test: $(STAMP) lint typecheck pytest

@@ -287,6 +287,20 @@ class RecheckBehaviour(BackendCase):
         assert len(rechecked) == 3
         assert rechecked <= set(pids)
 
+    def test_lowered_maximum_finalizes_without_measuring(self, h: Harness) -> None:
+        """A run whose maximum was lowered below its attempts is exhausted, not measured."""
+        pid = h.approved()
+        h.loop.tick()  # attempt 1 of 3: pending
+        loop = h.reopen(flags=sl.Flags(verification_retry_max_attempts=1))
+        h.clock.advance(seconds=300)
+        measured = len(h.probe.calls)
+        report = loop.tick()
+        assert (report.retry_exhausted, report.inconclusive) == (1, 1)
+        assert measured == len(h.probe.calls)
+        assert 1 == len(h.events("Proposal.AttemptVerified"))
+        view = loop.proposal(pid)
+        assert (view.status, view.verdict, view.exhausted) == ("verified", "inconclusive", True)
+
     def test_max_attempts_one_finalizes_at_once(self, make: MakeHarness) -> None:
         """With VERIFICATION_RETRY_MAX_ATTEMPTS = 1 a pending first attempt is final."""
         h = make(flags=sl.Flags(verification_retry_max_attempts=1))

@@ -559,11 +559,19 @@ class Cycle:
         run = proposal.runs.get(run_id)
         if run is None or run.closed or run.attempts != number - 1 or not run.executed:
             return None
-        measured = self.measure(proposal, run, number)
-        verdict = measured.verdict
-        exhausted = verdict.pending_recheck and number >= flags.verification_retry_max_attempts
-        converges = not verdict.pending_recheck or exhausted
-        final = "inconclusive" if exhausted else verdict.kind
+        # If the maximum was lowered while the run waited, it has no attempt left: it is
+        # finalized as exhausted without measuring again.
+        over = number > flags.verification_retry_max_attempts
+        measured = None if over else self.measure(proposal, run, number)
+        if measured is None:
+            kind_now, confidence = "inconclusive", float(run.confidence or 0.0)
+            exhausted = converges = True
+        else:
+            kind_now, confidence = measured.verdict.kind, float(measured.verdict.confidence)
+            pending = measured.verdict.pending_recheck
+            exhausted = pending and number >= flags.verification_retry_max_attempts
+            converges = not pending or exhausted
+        final = "inconclusive" if exhausted else kind_now
 
         def attempt() -> RunReport | None:
             proposal = loop.load_proposal(pid)
@@ -571,55 +579,37 @@ class Cycle:
             if run is None or run.closed or run.attempts != number - 1:
                 return None  # another process recorded this attempt first
             at = loop.now()
-            proposal.record_attempt(
-                at=at,
-                run_id=run_id,
-                attempt=number,
-                before=measured.before,
-                after=measured.after,
-                delta=deltas(measured.before, measured.after) if measured.after else {},
-                signals=dict(verdict.signals),
-                verdict=verdict.kind,
-                confidence=float(verdict.confidence),
-                pending_recheck=verdict.pending_recheck and not exhausted,
-                reasons=list(verdict.reasons),
-                error=measured.error,
-            )
-            touched: list[Any] = [proposal]
-            if converges:
-                credited: dict[str, str] = {}
-                if flags.enable_policy_bandit and final in ("win", "loss") and proposal.policy_arms:
-                    policy = loop.policy(at)
-                    credited = policy.credit(
-                        at=at,
-                        proposal_id=pid,
-                        run_id=run_id,
-                        verdict=final,
-                        arms=proposal.policy_arms,
-                    )
-                    if credited:
-                        touched.append(policy)
-                cooldown_until: datetime | None = None
-                if final == "loss" and run.mode == "normal":
-                    guard = loop.guardrail(at)
-                    cooldown_until = cooldown_end(
-                        guard.cooldown_until, at, flags.normal_mode_cooldown_seconds
-                    )
-                    guard.start_cooldown(
-                        at=at, proposal_id=pid, run_id=run_id, until=cooldown_until
-                    )
-                    touched.append(guard)
-                proposal.converge(
+            if measured is not None:
+                verdict = measured.verdict
+                proposal.record_attempt(
                     at=at,
                     run_id=run_id,
-                    verdict=final,
-                    confidence=float(verdict.confidence),
-                    exhausted=exhausted,
-                    reason="max_retries_exhausted"
+                    attempt=number,
+                    before=measured.before,
+                    after=measured.after,
+                    delta=deltas(measured.before, measured.after) if measured.after else {},
+                    signals=dict(verdict.signals),
+                    verdict=verdict.kind,
+                    confidence=confidence,
+                    pending_recheck=verdict.pending_recheck and not exhausted,
+                    reasons=list(verdict.reasons),
+                    error=measured.error,
+                )
+            touched: list[Any] = [proposal]
+            if converges:
+                reason = (
+                    "max_retries_exhausted"
                     if exhausted
-                    else f"converged at attempt {number}: {final}",
-                    credited_arms=credited,
-                    cooldown_until=cooldown_until,
+                    else f"converged at attempt {number}: {final}"
+                )
+                touched += self.converge(
+                    proposal,
+                    run,
+                    at=at,
+                    verdict=final,
+                    confidence=confidence,
+                    exhausted=exhausted,
+                    reason=reason,
                 )
             loop.app.save(*touched)
             return _row(pid, proposal.runs[run_id], kind=kind, converged=converges)
@@ -640,12 +630,57 @@ class Cycle:
             "run.attempt",
             proposal_id=pid,
             run_id=run_id,
-            attempt=number,
-            verdict=verdict.kind,
+            attempt=number if measured is not None else None,
+            verdict=kind_now,
             pending=row.pending_recheck,
             converged=converges,
         )
         return row
+
+    def converge(
+        self,
+        proposal: Proposal,
+        run: Run,
+        *,
+        at: datetime,
+        verdict: str,
+        confidence: float,
+        exhausted: bool,
+        reason: str,
+    ) -> list[Any]:
+        """Give the run its final verdict: bandit credit, cooldown after a normal-mode loss.
+
+        Returns the other aggregates changed, to be saved with the proposal.
+        """
+        loop, flags, pid = self.loop, self.flags, str(proposal.id)
+        touched: list[Any] = []
+        credited: dict[str, str] = {}
+        if flags.enable_policy_bandit and verdict in ("win", "loss") and proposal.policy_arms:
+            policy = loop.policy(at)
+            credited = policy.credit(
+                at=at, proposal_id=pid, run_id=run.id, verdict=verdict, arms=proposal.policy_arms
+            )
+            if credited:
+                touched.append(policy)
+        cooldown_until: datetime | None = None
+        if verdict == "loss" and run.mode == "normal":
+            guard = loop.guardrail(at)
+            cooldown_until = cooldown_end(
+                guard.cooldown_until, at, flags.normal_mode_cooldown_seconds
+            )
+            guard.start_cooldown(at=at, proposal_id=pid, run_id=run.id, until=cooldown_until)
+            touched.append(guard)
+        proposal.converge(
+            at=at,
+            run_id=run.id,
+            verdict=verdict,
+            confidence=confidence,
+            exhausted=exhausted,
+            reason=reason,
+            credited_arms=credited,
+            cooldown_until=cooldown_until,
+        )
+        return touched
 
     # -- step 7: self-check and synthetic opportunities -------------------------------------
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from selflearn._invariants import Violation, check_history
 from selflearn.ports import ExecutionResult, Metrics, ProposalView
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -144,3 +145,34 @@ class FakeExecutor:
         if callable(outcome) and not isinstance(outcome, ExecutionResult):
             return outcome(proposal, mode)
         return outcome
+
+
+def check_invariants(loop: Any) -> list[Violation]:
+    """Every violation of the guardrail invariants in `loop`'s whole recorded history."""
+    app = loop.app
+    history = [
+        (n.id, app.mapper.to_domain_event(n))
+        for n in app.recorder.select_notifications(start=None, limit=10_000_000)
+    ]
+    return check_history(history)
+
+
+def __getattr__(name: str) -> Any:
+    # The state machine needs hypothesis (the `testing` extra); import it only when asked.
+    if name in ("LearningLoopMachine", "SimulatedCrash"):
+        from selflearn import _machine
+
+        return getattr(_machine, name)
+    raise AttributeError(f"module 'selflearn.testing' has no attribute {name!r}")
+
+
+__all__ = [
+    "FakeClock",
+    "FakeExecutor",
+    "FakeProbe",
+    "LearningLoopMachine",  # noqa: F822 - resolved lazily by __getattr__ (needs hypothesis)
+    "SimulatedCrash",  # noqa: F822 - resolved lazily by __getattr__
+    "Violation",
+    "check_history",
+    "check_invariants",
+]
