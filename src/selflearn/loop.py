@@ -63,6 +63,7 @@ A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
 
 SAVE_ATTEMPTS: Final = 30
+LOCKED_ATTEMPTS: Final = 3
 PROPOSAL_NAMESPACE: Final = uuid5(NAMESPACE_URL, "selflearn/proposal")
 
 
@@ -162,6 +163,7 @@ class LearningLoop:
 
     def retry(self, attempt: Callable[[], T], *, what: str) -> T:
         """Run `attempt` (load, decide, save) again after a concurrent write got there first."""
+        locked = 0
         for n in range(SAVE_ATTEMPTS):
             try:
                 return attempt()
@@ -172,7 +174,15 @@ class LearningLoop:
                 self.forget()
                 if not is_locked_error(exc):
                     raise
-                self.log.debug("save.locked.retry", what=what, attempt=n + 1)
+                # Each locked attempt already waited the store's lock timeout.
+                locked += 1
+                if locked >= LOCKED_ATTEMPTS:
+                    raise StoreError(
+                        f"store {self.url.redacted}: could not {what}: the database stayed "
+                        f"locked through {locked} waits of {self.url.lock_timeout} s "
+                        "(another process holds a long write transaction)"
+                    ) from None
+                self.log.warning("save.locked.retry", what=what, attempt=locked)
             except BaseException:
                 self.forget()
                 raise

@@ -54,6 +54,8 @@ class StoreURL:
     password: str = ""
     dbname: str = ""
     schema: str = "public"
+    lock_timeout: int = SQLITE_LOCK_TIMEOUT_SECONDS
+    connect_timeout: int = POSTGRES_CONNECT_TIMEOUT_SECONDS
 
     @classmethod
     def parse(cls, url: str | None) -> StoreURL:
@@ -62,10 +64,29 @@ class StoreURL:
         if text in ("memory://", "memory:", "memory:///"):
             return cls(kind="memory", url=text, redacted="memory://")
         if text.startswith("sqlite:///"):
-            raw = text[len("sqlite:///") :]
+            raw, _, query = text[len("sqlite:///") :].partition("?")
             if not raw or raw.endswith("/"):
                 raise ConfigError(f"SELFLEARN_STORE={text!r}: the SQLite URL names no file")
-            return cls(kind="sqlite", url=text, redacted=text, path=Path(unquote(raw)))
+            options = parse_qs(query)
+            unknown = set(options) - {"lock_timeout"}
+            if unknown:
+                raise ConfigError(
+                    f"SELFLEARN_STORE={text!r}: unknown SQLite option(s) {sorted(unknown)}; "
+                    "allowed: lock_timeout"
+                )
+            timeout = options.get("lock_timeout", [str(SQLITE_LOCK_TIMEOUT_SECONDS)])[0]
+            if not timeout.isdigit() or not 1 <= int(timeout) <= 600:
+                raise ConfigError(
+                    f"SELFLEARN_STORE={text!r}: lock_timeout={timeout!r}, "
+                    "expected whole seconds from 1 to 600"
+                )
+            return cls(
+                kind="sqlite",
+                url=text,
+                redacted=text,
+                path=Path(unquote(raw)),
+                lock_timeout=int(timeout),
+            )
         if text.startswith(("postgresql://", "postgres://")):
             return cls._parse_postgres(text)
         raise ConfigError(
@@ -89,9 +110,21 @@ class StoreURL:
                 "postgresql://USER@HOST:PORT/DB"
             )
         query = parse_qs(parts.query)
+        unknown = set(query) - {"schema", "connect_timeout"}
+        if unknown:
+            raise ConfigError(
+                f"SELFLEARN_STORE: unknown PostgreSQL option(s) {sorted(unknown)}; "
+                "allowed: schema, connect_timeout"
+            )
         schema = query.get("schema", ["public"])[0]
         if not schema.replace("_", "").isalnum():
             raise ConfigError(f"SELFLEARN_STORE: schema {schema!r} must be letters, digits and _")
+        timeout = query.get("connect_timeout", [str(POSTGRES_CONNECT_TIMEOUT_SECONDS)])[0]
+        if not timeout.isdigit() or not 1 <= int(timeout) <= 300:
+            raise ConfigError(
+                f"SELFLEARN_STORE: connect_timeout={timeout!r}, "
+                "expected whole seconds from 1 to 300"
+            )
         user = unquote(parts.username) if parts.username else getpass.getuser()
         password = unquote(parts.password) if parts.password else ""
         netloc = f"{user}{':***' if password else ''}@{parts.hostname}:{port}"
@@ -108,6 +141,7 @@ class StoreURL:
             password=password,
             dbname=dbname,
             schema=schema,
+            connect_timeout=int(timeout),
         )
 
 
@@ -161,22 +195,20 @@ def _open_sqlite(parsed: StoreURL, *, create: bool) -> SelflearnApplication:
         if not create:
             raise StoreError(f"no store at {parsed.redacted}: {path} does not exist")
         path.parent.mkdir(parents=True, exist_ok=True)
-    _switch_to_wal(path)
+    _switch_to_wal(path, parsed.lock_timeout)
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": str(path),
-        "SQLITE_LOCK_TIMEOUT": str(SQLITE_LOCK_TIMEOUT_SECONDS),
+        "SQLITE_LOCK_TIMEOUT": str(parsed.lock_timeout),
     }
     return retry_locked(lambda: SelflearnApplication(env=env), what=f"open {parsed.redacted}")
 
 
-def _switch_to_wal(path: Path) -> None:
+def _switch_to_wal(path: Path, timeout: int) -> None:
     """Put the file in WAL mode first, retrying while another process does the same."""
 
     def switch() -> None:
-        with contextlib.closing(
-            sqlite3.connect(str(path), timeout=SQLITE_LOCK_TIMEOUT_SECONDS)
-        ) as c:
+        with contextlib.closing(sqlite3.connect(str(path), timeout=timeout)) as c:
             mode = c.execute("PRAGMA journal_mode").fetchone()[0]
             if str(mode).lower() != "wal":
                 c.execute("PRAGMA journal_mode=WAL")
@@ -214,7 +246,7 @@ def _postgres_env(parsed: StoreURL, *, create_table: bool) -> dict[str, str]:
         "POSTGRES_USER": parsed.user,
         "POSTGRES_PASSWORD": parsed.password,
         "POSTGRES_SCHEMA": parsed.schema,
-        "POSTGRES_CONNECT_TIMEOUT": str(POSTGRES_CONNECT_TIMEOUT_SECONDS),
+        "POSTGRES_CONNECT_TIMEOUT": str(parsed.connect_timeout),
         "POSTGRES_POOL_SIZE": "1",
         "POSTGRES_MAX_OVERFLOW": "4",
         "POSTGRES_PRE_PING": "y",
@@ -230,7 +262,7 @@ def postgres_conninfo(parsed: StoreURL) -> dict[str, Any]:
         "user": parsed.user,
         "password": parsed.password or None,
         "dbname": parsed.dbname,
-        "connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS,
+        "connect_timeout": parsed.connect_timeout,
     }
 
 
