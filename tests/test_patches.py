@@ -64,7 +64,7 @@ def test_absolute_and_parent_file_edits_are_refused() -> None:
         with pytest.raises(sl.ValidationError, match="patch path"):
             sl.FileEdit(path, None, "x")
     with pytest.raises(sl.ValidationError, match="NUL byte"):
-        sl.FileEdit("x.txt", None, "nul\x00byte")
+        check_patches([sl.FileEdit("x.txt", None, "nul\x00byte")])
 
 
 def test_crlf_diffs_and_git_headers_are_accepted() -> None:

@@ -273,6 +273,23 @@ class AttackBehaviour(RealApplyCase):
         assert [] == h.events("Proposal.ApplyIntended")
         assert "approved" == h.loop.proposal(pid).status
 
+    def test_a_stored_patch_refused_by_todays_rules_fails_the_run(
+        self, make: MakeHarness, ws: Path
+    ) -> None:
+        """A recorded patch that validation now refuses fails the run; the loop goes on."""
+        h = self.real(make, ws)
+        before = tree(ws)
+        pid = str(uuid.uuid4())
+        draft = sl.ProposalDraft(
+            title="old", priority=0.95, risk_level="low", patches=(sl.FileEdit("x", None, "a\0"),)
+        )
+        assert h.loop.create_proposal(pid, draft, origin_event_ids=[], at=h.clock())
+        h.loop.approve(pid, reason="recorded before the rule")
+        assert 1 == h.loop.tick().failed
+        (failed,) = h.events("Proposal.RunFailed")
+        assert ("real_apply_failed", True) == (failed.reason, "NUL byte" in failed.error)
+        assert before == tree(ws)
+
     def test_real_apply_without_a_workspace_is_refused(self, make: MakeHarness) -> None:
         """Real apply on but no workspace: the run fails with a clear reason, nothing runs."""
         h = self.real(make, None)

