@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import selflearn as sl
-from selflearn.apply import Hooks, write_all
+from selflearn.apply import Hooks, Workspace, write_all
 from tests.conftest import BackendCase, Harness
 from tests.workspaces import (
     APP,
@@ -290,6 +290,20 @@ class AttackBehaviour(RealApplyCase):
         assert ("real_apply_failed", True) == (failed.reason, "NUL byte" in failed.error)
         assert before == tree(ws)
 
+    def test_a_workspace_locked_by_another_holder_is_refused(
+        self, make: MakeHarness, ws: Path
+    ) -> None:
+        """A workspace another process keeps locked: the run fails after the wait, unwritten."""
+        h = self.real(make, ws)
+        h.loop.apply_hooks = Hooks(lock_timeout=0.2)
+        h.approved("good", patches=(APP_DIFF,))
+        before = tree(ws)
+        with Workspace(ws).locked():
+            h.loop.tick()
+        (failed,) = h.events("Proposal.RunFailed")
+        assert "stayed locked by another process" in failed.error
+        assert before == tree(ws)
+
     def test_real_apply_without_a_workspace_is_refused(self, make: MakeHarness) -> None:
         """Real apply on but no workspace: the run fails with a clear reason, nothing runs."""
         h = self.real(make, None)
@@ -510,6 +524,11 @@ class ReconcileBehaviour(RealApplyCase):
         assert (0, left) == (inside.interrupted, outside_selflearn(ws))  # another's lease
         h.clock.advance(seconds=301)
         no_executor = sl.Flags(**{**REAL.recorded(), "enable_experiment_executor": False})
+        busy = h.reopen(flags=no_executor)
+        busy.apply_hooks = Hooks(lock_timeout=0.1)
+        with Workspace(ws).locked():  # a live process still holds the workspace: wait
+            assert 0 == busy.tick().interrupted
+        assert left == outside_selflearn(ws)
         report = h.reopen(flags=no_executor).tick()  # reconcile only, no new run
         assert 1 == report.interrupted
         assert before == outside_selflearn(ws)

@@ -307,62 +307,93 @@ def settle(
     if workspace is None:
         loop.log.warning("patches.workspace_unreachable", run_id=run_id, problem=problem)
         return SettleResult("skipped", message=problem)
-    with workspace.locked():
-        run = loop.load_proposal(pid).run(run_id)
-        if run.apply_state not in (INTENDED, APPLIED, BLOCKED) or not should(run, loop.now()):
-            return SettleResult("skipped", message=f"run {run_id} needs no restore now")
-        seen = run.apply_state
-        restore = restore_files(workspace, run.apply_files)
-
-        def attempt() -> SettleResult:
-            # The files were restored: that is recorded whatever else changed meanwhile
-            # (under the lock only the run's other events can have moved on).
-            proposal = loop.load_proposal(pid)
-            current = proposal.run(run_id)
-            at = loop.now()
-            if restore.blocked is not None:
-                _record_blocked(
-                    proposal, run_id=run_id, at=at, actor=actor, reason=reason, restore=restore
-                )
-            elif seen == INTENDED:
-                proposal.reconcile_apply(
-                    at=at,
-                    run_id=run_id,
-                    found=restore.found.state,
-                    restored=list(restore.restored),
-                    files=list(restore.files),
-                )
-            else:
-                proposal.roll_back(
-                    at=at,
-                    run_id=run_id,
-                    actor=actor,
-                    reason=reason,
-                    restored=list(restore.restored),
-                    files=list(restore.files),
-                )
-            if interrupt is not None and _overdue(current, at):
-                proposal.fail_run(
-                    at=at,
-                    run_id=run_id,
-                    reason="interrupted",
-                    error=interrupt,
-                    detail={"lease_until": current.lease_until.isoformat()},
-                )
-            loop.app.save(proposal)
-            outcome: Settled = "blocked" if restore.blocked is not None else "done"
-            return SettleResult(
-                outcome,
-                proposal.runs[run_id],
-                restore.blocked or "",
-                restore.restored,
-                restore.files,
+    try:
+        with workspace.locked():
+            result, found = _settle_locked(
+                loop,
+                workspace,
+                pid,
+                run_id,
+                actor=actor,
+                reason=reason,
+                should=should,
+                interrupt=interrupt,
             )
-
-        result = loop.retry(attempt, what=f"record the restore of run {run_id}")
+    except PatchError as exc:  # the lock was not obtained in time: next cycle
+        loop.log.warning("patches.workspace_busy", run_id=run_id, error=str(exc))
+        return SettleResult("skipped", message=str(exc))
+    if result.outcome == "skipped":
+        return result
     log = loop.log.warning if result.outcome == "blocked" else loop.log.info
-    log("patches.settled", run_id=run_id, outcome=result.outcome, found=restore.found.state)
+    log("patches.settled", run_id=run_id, outcome=result.outcome, found=found)
     return result
+
+
+def _settle_locked(
+    loop: LearningLoop,
+    workspace: Workspace,
+    pid: str,
+    run_id: str,
+    *,
+    actor: str,
+    reason: str,
+    should: Callable[[Run, datetime], bool],
+    interrupt: str | None,
+) -> tuple[SettleResult, str]:
+    """`settle`'s work under the workspace lock: fresh state, restore, one save."""
+    run = loop.load_proposal(pid).run(run_id)
+    if run.apply_state not in (INTENDED, APPLIED, BLOCKED) or not should(run, loop.now()):
+        return SettleResult("skipped", message=f"run {run_id} needs no restore now"), ""
+    seen = run.apply_state
+    restore = restore_files(workspace, run.apply_files)
+
+    def attempt() -> SettleResult:
+        # The files were restored: that is recorded whatever else changed meanwhile
+        # (under the lock only the run's other events can have moved on).
+        proposal = loop.load_proposal(pid)
+        current = proposal.run(run_id)
+        at = loop.now()
+        if restore.blocked is not None:
+            _record_blocked(
+                proposal, run_id=run_id, at=at, actor=actor, reason=reason, restore=restore
+            )
+        elif seen == INTENDED:
+            proposal.reconcile_apply(
+                at=at,
+                run_id=run_id,
+                found=restore.found.state,
+                restored=list(restore.restored),
+                files=list(restore.files),
+            )
+        else:
+            proposal.roll_back(
+                at=at,
+                run_id=run_id,
+                actor=actor,
+                reason=reason,
+                restored=list(restore.restored),
+                files=list(restore.files),
+            )
+        if interrupt is not None and _overdue(current, at):
+            proposal.fail_run(
+                at=at,
+                run_id=run_id,
+                reason="interrupted",
+                error=interrupt,
+                detail={"lease_until": current.lease_until.isoformat()},
+            )
+        loop.app.save(proposal)
+        outcome: Settled = "blocked" if restore.blocked is not None else "done"
+        return SettleResult(
+            outcome,
+            proposal.runs[run_id],
+            restore.blocked or "",
+            restore.restored,
+            restore.files,
+        )
+
+    result = loop.retry(attempt, what=f"record the restore of run {run_id}")
+    return result, restore.found.state
 
 
 def _record_blocked(

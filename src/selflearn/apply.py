@@ -55,12 +55,14 @@ def _no_step(step: str) -> None:
 
 @attrs.frozen
 class Hooks:
-    """Seams for tests: how bytes reach a file (to simulate a full disk) and a call at each
-    step of an apply (`intended` before the first write, `wrote:<path>` after each file).
+    """Seams for tests: how bytes reach a file (to simulate a full disk), a call at each
+    step of an apply (`intended` before the first write, `wrote:<path>` after each file),
+    and how long to wait for the workspace lock.
     """
 
     write: Callable[[int, bytes], None] = write_all
     on_step: Callable[[str], None] = _no_step
+    lock_timeout: float = LOCK_TIMEOUT_SECONDS
 
 
 DEFAULT_HOOKS: Final = Hooks()
@@ -100,8 +102,9 @@ class Workspace:
     # -- locking -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def locked(self, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    def locked(self, timeout: float | None = None) -> Iterator[None]:
         """Hold an exclusive flock of the workspace directory (no lock file is written)."""
+        timeout = self.hooks.lock_timeout if timeout is None else timeout
         fd = os.open(self.root, _DIR_FLAGS)
         try:
             deadline = time.monotonic() + timeout
