@@ -148,6 +148,22 @@ def test_read_only_files_are_refused(root: Path) -> None:
         Workspace(root).check_writable(APP, exists=True)
 
 
+def test_hard_linked_files_are_refused(root: Path, outside: Path) -> None:
+    """A file with another name (here, outside the workspace) is not replaced."""
+    os.link(outside, root / "linked.txt")
+    with pytest.raises(PatchError, match="2 hard links"):
+        Workspace(root).check_writable("linked.txt", exists=True)
+
+
+def test_a_symlinked_selflearn_directory_is_never_written(root: Path, outside: Path) -> None:
+    """Backups are refused when .selflearn is a symlink; nothing is written through it."""
+    (root / ".selflearn").symlink_to(outside.parent)
+    before = tree(outside.parent)
+    with pytest.raises(PatchError, match=r"\.selflearn is a symlink"):
+        Workspace(root).backup(APP_V1, [])
+    assert before == tree(outside.parent)
+
+
 def test_new_files_need_an_existing_directory(root: Path) -> None:
     """Real apply does not create directories."""
     with pytest.raises(PatchError, match="does not exist"):

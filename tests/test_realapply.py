@@ -233,6 +233,11 @@ def _read_only(ws: Path, outside: Path) -> tuple[Any, ...]:
     return (APP_DIFF,)
 
 
+def _hard_link_outside(ws: Path, outside: Path) -> tuple[Any, ...]:
+    os.link(outside, ws / "notes.txt")
+    return (sl.FileEdit("notes.txt", sha(SECRET), "pwned\n"),)
+
+
 def _missing_directory(ws: Path, outside: Path) -> tuple[Any, ...]:
     return (sl.FileEdit("new/dir/x.txt", None, "x\n"),)
 
@@ -245,6 +250,7 @@ ATTACKS = {
     "binary_file": (_binary_file, "binary"),
     "deleted_since_approval": (_deleted_since_approval, "does not exist"),
     "read_only": (_read_only, "read-only"),
+    "hard_link_outside": (_hard_link_outside, "hard links"),
     "missing_directory": (_missing_directory, "does not create directories"),
 }
 

@@ -178,14 +178,20 @@ class Workspace:
         return sha256_of(self.read(path))
 
     def check_writable(self, path: str, exists: bool) -> None:
-        """Refuse a read-only file, or a new file whose directory is missing or read-only."""
+        """Refuse a read-only or hard-linked file, or a new file whose directory is missing
+        or read-only."""
         with self._parent(path) as (parent, name):
             if exists:
-                mode = os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode
-                if not mode & stat.S_IWUSR or not os.access(
+                st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+                if not st.st_mode & stat.S_IWUSR or not os.access(
                     name, os.W_OK, dir_fd=parent, follow_symlinks=False
                 ):
-                    raise PatchError(f"{path} is read-only (mode {stat.filemode(mode)})")
+                    raise PatchError(f"{path} is read-only (mode {stat.filemode(st.st_mode)})")
+                if st.st_nlink > 1:
+                    raise PatchError(
+                        f"{path} has {st.st_nlink} hard links: replacing it would leave its "
+                        "other names (maybe outside the workspace) with the old content"
+                    )
             elif not os.access(".", os.W_OK, dir_fd=parent):
                 raise PatchError(f"{path}: its directory is not writable")
 
