@@ -102,6 +102,16 @@ def test_workspace_must_be_a_directory(tmp_path: Path) -> None:
         Workspace(tmp_path / "nope")
 
 
+def test_a_workspace_that_vanishes_is_a_clear_error(root: Path) -> None:
+    """A root moved away after it was opened gives PatchError, not a raw OSError."""
+    ws = Workspace(root)
+    root.rename(root.with_name("moved"))
+    with pytest.raises(PatchError, match="cannot be opened"):
+        ws.read(APP)
+    with pytest.raises(PatchError, match="cannot be opened"), ws.locked():
+        pass
+
+
 # -- writing -------------------------------------------------------------------------------
 
 

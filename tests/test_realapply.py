@@ -310,6 +310,20 @@ class AttackBehaviour(RealApplyCase):
         assert "stayed locked by another process" in failed.error
         assert before == tree(ws)
 
+    def test_a_workspace_removed_after_start_fails_the_run(
+        self, make: MakeHarness, ws: Path
+    ) -> None:
+        """A workspace gone by the time of the apply fails the run; the loop goes on."""
+        h = self.real(make, ws)
+        h.approved("good", patches=(APP_DIFF,))
+        ws.rename(ws.with_name("moved"))
+        assert 1 == h.loop.tick().failed
+        (failed,) = h.events("Proposal.RunFailed")
+        assert ("real_apply_failed", True) == (
+            failed.reason,
+            "not an existing directory" in failed.error,
+        )
+
     def test_real_apply_without_a_workspace_is_refused(self, make: MakeHarness) -> None:
         """Real apply on but no workspace: the run fails with a clear reason, nothing runs."""
         h = self.real(make, None)

@@ -105,7 +105,7 @@ class Workspace:
     def locked(self, timeout: float | None = None) -> Iterator[None]:
         """Hold an exclusive flock of the workspace directory (no lock file is written)."""
         timeout = self.hooks.lock_timeout if timeout is None else timeout
-        fd = os.open(self.root, _DIR_FLAGS)
+        fd = self._open_root()
         try:
             deadline = time.monotonic() + timeout
             while True:
@@ -122,6 +122,12 @@ class Workspace:
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock
+
+    def _open_root(self) -> int:
+        try:
+            return os.open(self.root, _DIR_FLAGS)
+        except OSError as exc:
+            raise PatchError(f"workspace {self.root} cannot be opened: {exc}") from None
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -142,7 +148,7 @@ class Workspace:
         parts = posixpath.normpath(path).split("/")
         if any(part in ("", ".", "..") for part in parts):
             raise PatchError(f"{path} is not a plain relative path")
-        fd = os.open(self.root, _DIR_FLAGS)
+        fd = self._open_root()
         try:
             for depth, name in enumerate(parts[:-1]):
                 where = "/".join(parts[: depth + 1])
