@@ -27,7 +27,7 @@ from selflearn.ports import (
     Verdict,
     Verifier,
 )
-from selflearn.reports import CycleReport, RunReport, TimelineEntry
+from selflearn.reports import CycleReport, RollbackReport, RunReport, TimelineEntry
 from selflearn.verify import MetricSpec, RuleVerifier
 
 try:
@@ -53,6 +53,7 @@ __all__ = [
     "ProposalDraft",
     "ProposalView",
     "Proposer",
+    "RollbackReport",
     "RuleVerifier",
     "RunReport",
     "RunView",

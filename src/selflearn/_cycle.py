@@ -9,6 +9,7 @@ from uuid import NAMESPACE_URL, uuid5
 
 import attrs
 
+from selflearn import _realapply as realapply
 from selflearn._views import proposal_view
 from selflearn.engine import DefaultProposer
 from selflearn.events.proposal import Proposal, Run
@@ -191,17 +192,24 @@ class Cycle:
     def reconcile(self) -> None:
         for item in self.loop.agenda.overdue_runs(self.loop.now()):
             assert item.run_id is not None
-            run = self.fail_run(
-                item.id,
-                item.run_id,
-                reason="interrupted",
-                error=f"lease ran out at {item.lease_until} before the execution completed",
-                detail={"lease_until": item.lease_until.isoformat() if item.lease_until else None},
-                only_if_overdue=True,
-            )
+            error = f"lease ran out at {item.lease_until} before the execution completed"
+            if realapply.has_files(self.loop, item.id, item.run_id):
+                run = realapply.interrupt(self.loop, item.id, item.run_id, error)
+            else:
+                run = self.fail_run(
+                    item.id,
+                    item.run_id,
+                    reason="interrupted",
+                    error=error,
+                    detail={
+                        "lease_until": item.lease_until.isoformat() if item.lease_until else None
+                    },
+                    only_if_overdue=True,
+                )
             if run is not None:
                 self.counts.interrupted += 1
                 self.rows.append(_row(item.id, run, kind="interrupted"))
+        realapply.settle_closed(self.loop)
 
     # -- step 3: the bandit -------------------------------------------------------------
 
@@ -413,6 +421,8 @@ class Cycle:
         except Exception as exc:
             self.failed(pid, run, "baseline_probe_error", host_error(exc), {})
             return
+        if not realapply.before_execution(self, pid, run, baseline):
+            return
         try:
             if loop.executor is None:
                 raise ValidationError("no executor was given to the loop")
@@ -452,8 +462,12 @@ class Cycle:
             "run.failed", proposal_id=pid, run_id=run.id, reason=reason, error=error
         )
         closed = self.fail_run(pid, run.id, reason=reason, error=error, detail=detail)
+        self.record_failure(pid, closed or run, error)
+        realapply.roll_back_after_close(self.loop, pid, run.id, f"run failed: {reason}")
+
+    def record_failure(self, pid: str, run: Run, error: str) -> None:
         self.counts.failed += 1
-        self.rows.append(_row(pid, closed or run, kind="execution", error=error))
+        self.rows.append(_row(pid, run, kind="execution", error=error))
 
     def fail_run(
         self,
@@ -474,6 +488,8 @@ class Cycle:
             at = loop.now()
             if only_if_overdue and (run.closed or run.executed or run.lease_until >= at):
                 return None
+            if only_if_overdue and realapply.files_at_stake(run):
+                return None  # its files are reconciled first (realapply.interrupt)
             if run.closed:
                 proposal.ignore_late_result(
                     at=at, run_id=run_id, stage=reason, detail={"error": error, **detail}
@@ -618,6 +634,10 @@ class Cycle:
         if row is None:
             return None
         self.rows.append(row)
+        if converges and final == "loss":
+            realapply.roll_back_after_close(
+                loop, pid, run_id, f"final verdict loss at attempt {number}"
+            )
         if converges:
             self.counts.verified += 1
             if final == "win":

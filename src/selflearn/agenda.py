@@ -18,6 +18,7 @@ import attrs
 from eventsourcing.utils import get_topic
 
 from selflearn.events.learning import LearningSignal
+from selflearn.events.patching import APPLIED, BLOCKED, INTENDED, RESTORED, needs_settling
 from selflearn.events.proposal import TERMINAL, Proposal
 from selflearn.events.rules import SYNTHETIC_LOOKBACK, SYNTHETIC_MAX_EVENTS, priority_of
 from selflearn.events.selfcheck import SelfCheck
@@ -53,6 +54,28 @@ class LearningEntry:
     proposed: bool = False
 
 
+@attrs.define
+class AppliedRun:
+    """A run that recorded an apply intent: where its files stand, and how the run ended."""
+
+    proposal_id: str
+    run_id: str
+    state: str = INTENDED
+    closed: bool = False
+    failed: bool = False
+    verdict: str | None = None
+
+    @property
+    def needs_settling(self) -> bool:
+        return needs_settling(
+            state=self.state,
+            closed=self.closed,
+            failed=self.failed,
+            verdict=self.verdict,
+            blocked=self.state == BLOCKED,
+        )
+
+
 @attrs.frozen
 class DueVerification:
     proposal_id: str
@@ -73,6 +96,9 @@ class Agenda:
     created: dict[str, datetime] = attrs.Factory(dict)
     open_signatures: dict[str, int] = attrs.Factory(dict)
     learning: dict[str, LearningEntry] = attrs.Factory(dict)
+    # Runs with real apply, by run id: few (each used a normal-mode admission), kept for good
+    # so that `rollback(run_id)` finds its proposal without scanning the log.
+    applies: dict[str, AppliedRun] = attrs.Factory(dict)
 
     # -- folding -----------------------------------------------------------------------
 
@@ -140,6 +166,9 @@ class Agenda:
     @_apply.register
     def _(self, event: Proposal.RunConverged, position: int) -> None:
         self._close(str(event.originator_id))
+        applied = self.applies.get(event.run_id)
+        if applied is not None:
+            applied.closed, applied.verdict = True, event.verdict
 
     @_apply.register
     def _(self, event: Proposal.RunStarted, position: int) -> None:
@@ -166,6 +195,38 @@ class Agenda:
         if item is not None and item.run_id == event.run_id:
             item.status = "approved"
             item.run_id = None
+        applied = self.applies.get(event.run_id)
+        if applied is not None:
+            applied.closed, applied.failed = True, True
+
+    @_apply.register
+    def _(self, event: Proposal.ApplyIntended, position: int) -> None:
+        self.applies[event.run_id] = AppliedRun(str(event.originator_id), event.run_id)
+
+    @_apply.register
+    def _(self, event: Proposal.PatchesApplied, position: int) -> None:
+        self._apply_state(event.run_id, APPLIED)
+
+    @_apply.register
+    def _(self, event: Proposal.ApplyAbandoned, position: int) -> None:
+        self._apply_state(event.run_id, RESTORED)
+
+    @_apply.register
+    def _(self, event: Proposal.ApplyReconciled, position: int) -> None:
+        self._apply_state(event.run_id, RESTORED)
+
+    @_apply.register
+    def _(self, event: Proposal.PatchesRolledBack, position: int) -> None:
+        self._apply_state(event.run_id, RESTORED)
+
+    @_apply.register
+    def _(self, event: Proposal.RollbackBlocked, position: int) -> None:
+        self._apply_state(event.run_id, BLOCKED)
+
+    def _apply_state(self, run_id: str, state: str) -> None:
+        applied = self.applies.get(run_id)
+        if applied is not None:
+            applied.state = state
 
     @_apply.register
     def _(self, event: Proposal.AttemptVerified, position: int) -> None:
@@ -248,6 +309,14 @@ class Agenda:
                 )
         return sorted(due, key=lambda d: (d.due_at, d.started_at, d.proposal_id))
 
+    def applied_run(self, run_id: str) -> AppliedRun | None:
+        """The run with real apply `run_id`, if there is one."""
+        return self.applies.get(run_id)
+
+    def runs_to_settle(self) -> list[AppliedRun]:
+        """Closed runs whose files still need restoring (a crash left them), oldest first."""
+        return [a for a in self.applies.values() if a.needs_settling]
+
     def pending_recheck_count(self) -> int:
         return sum(1 for item in self.items.values() if item.pending_recheck)
 
@@ -288,6 +357,12 @@ AGENDA_TOPICS: Final = tuple(
         Proposal.RunFailed,
         Proposal.AttemptVerified,
         Proposal.RunConverged,
+        Proposal.ApplyIntended,
+        Proposal.PatchesApplied,
+        Proposal.ApplyAbandoned,
+        Proposal.ApplyReconciled,
+        Proposal.PatchesRolledBack,
+        Proposal.RollbackBlocked,
         SelfCheck.CycleChecked,
     )
 )

@@ -100,4 +100,30 @@ def demo(days: int, seed: int, store: str) -> None:
         run_demo(store=store, days=days, seed=seed, echo=click.echo)
 
 
+@main.command()
+@click.argument("run_id")
+@click.option("--reason", required=True, help="Why the run is rolled back (recorded).")
+@store_option
+@json_option
+def rollback(run_id: str, reason: str, store: str, as_json: bool) -> None:
+    """Undo a run's real apply: restore its files from the backups, verified by hash."""
+    import json
+
+    from selflearn.loop import LearningLoop
+
+    with cli_errors():
+        parsed = StoreURL.parse(store)
+        if parsed.kind == "sqlite" and parsed.path is not None and not parsed.path.exists():
+            raise click.ClickException(f"no store at {parsed.path}")
+        with LearningLoop(store) as loop:
+            report = loop.rollback(run_id, reason=reason)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    click.echo(f"Rolled back run {report.run_id} (proposal {report.proposal_id}).")
+    for entry in report.files:
+        action = "restored" if entry["path"] in report.restored else "already at its pre-image"
+        click.echo(f"  {entry['path']}: {action} (sha256 {entry['restored_sha256']})")
+
+
 __all__ = ["cli_errors", "json_option", "main", "store_option"]

@@ -26,9 +26,11 @@ from eventsourcing.application import AggregateNotFoundError, LRUCache
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
+from selflearn import _realapply as realapply
 from selflearn._cycle import Cycle
 from selflearn._views import proposal_view, timeline_entries
 from selflearn.agenda import AGENDA_TOPICS, PAGE_SIZE, Agenda
+from selflearn.apply import DEFAULT_HOOKS, Hooks
 from selflearn.config import RISK_LEVELS, Flags, check_capability
 from selflearn.events.controls import CONTROLS_ID, Controls
 from selflearn.events.guardrail import GUARDRAIL_ID, Guardrail
@@ -53,7 +55,7 @@ from selflearn.ports import (
     Proposer,
     Verifier,
 )
-from selflearn.reports import CycleReport, TimelineEntry
+from selflearn.reports import CycleReport, RollbackReport, TimelineEntry
 from selflearn.store import is_locked_error, open_store
 from selflearn.verify import RuleVerifier
 
@@ -106,7 +108,8 @@ class LearningLoop:
         self.probe = probe
         self.verifier: Verifier = verifier if verifier is not None else RuleVerifier()
         self.proposer = proposer
-        self.workspace = Path(workspace) if workspace is not None else None
+        self.workspace = _workspace(workspace)
+        self.apply_hooks: Hooks = DEFAULT_HOOKS  # test seams of real apply (selflearn.apply)
         self.include_non_production = bool(include_non_production)
         self.families = _families(policy_families)
         self.seed = seed if seed is not None else secrets.randbits(63)
@@ -433,6 +436,29 @@ class LearningLoop:
         with self.store_errors():
             return Cycle(self).run()
 
+    # -- real apply ------------------------------------------------------------------------
+
+    def rollback(self, run_id: str, *, reason: str) -> RollbackReport:
+        """Restore the files a run's real apply changed, from its backups, verified by hash.
+
+        `NotFound` for a run that applied no patches; `IllegalTransition` when they are
+        already restored, still being applied, or when a file was changed by someone else
+        since the apply — that file is not overwritten, and the refusal is recorded.
+        """
+        _check_reason(reason)
+        if not isinstance(run_id, str) or not run_id.strip():
+            raise ValidationError(f"run_id={run_id!r}: expected a run id")
+        with self.store_errors():
+            result = realapply.operator_rollback(self, run_id.strip(), reason)
+        assert result.run is not None
+        return RollbackReport(
+            run_id=result.run.id,
+            proposal_id=realapply.proposal_of(self, result.run.id),
+            reason=reason,
+            restored=result.restored,
+            files=tuple(dict(f) for f in result.files),
+        )
+
     # -- reading -------------------------------------------------------------------------
 
     def proposal(self, proposal_id: str) -> ProposalView:
@@ -462,6 +488,19 @@ class LearningLoop:
             proposal = self.load_proposal(proposal_id)
             events = self.app.events.get(proposal.id)
             return timeline_entries(events)
+
+
+def _workspace(given: str | os.PathLike[str] | None) -> Path | None:
+    """The workspace root for real apply: an existing directory, or None."""
+    if given is None:
+        return None
+    try:
+        path = Path(given)
+    except TypeError:
+        raise ConfigError(f"workspace={given!r}: expected a directory path") from None
+    if not str(given).strip() or not path.is_dir():
+        raise ConfigError(f"workspace={os.fspath(given)!r} is not an existing directory")
+    return path
 
 
 def _check_reason(reason: object) -> None:

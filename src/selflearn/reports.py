@@ -70,3 +70,16 @@ class TimelineEntry(_Plain):
     at: datetime
     kind: str
     detail: dict[str, Any]
+
+
+@attrs.frozen(kw_only=True)
+class RollbackReport(_Plain):
+    """What a rollback restored: the run, its proposal, and each file with its hashes
+    (`before_sha256`, `after_sha256`, `restored_sha256`); `restored` lists the files written.
+    """
+
+    run_id: str
+    proposal_id: str
+    reason: str
+    restored: tuple[str, ...]
+    files: tuple[dict[str, Any], ...]

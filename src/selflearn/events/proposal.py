@@ -13,6 +13,7 @@ from uuid import UUID
 import attrs
 from eventsourcing.domain import Aggregate, event
 
+from selflearn.events.patching import APPLIED, BLOCKED, INTENDED, RESTORED
 from selflearn.events.rules import MAX_FAILED_RUNS
 from selflearn.exceptions import IllegalTransition
 
@@ -49,6 +50,12 @@ class Run:
     finished_at: datetime | None = None
     failure_reason: str | None = None
     error: str | None = None
+    # Real apply (SPEC §7): the dry-run outcome, or the state of the patches in the workspace.
+    patch_check: str | None = None
+    apply_state: str | None = None
+    apply_files: list[dict[str, Any]] = attrs.Factory(list)
+    apply_workspace: dict[str, str] = attrs.Factory(dict)
+    apply_blocked: dict[str, Any] | None = None
 
     @property
     def closed(self) -> bool:
@@ -492,6 +499,320 @@ class Proposal(Aggregate):
         self.verdict = verdict
         self.verdict_confidence = confidence
         self.exhausted = exhausted
+
+    # -- real apply (SPEC §7) ------------------------------------------------------------
+    #
+    # A run's patches go INTENDED → APPLIED | RESTORED | BLOCKED, APPLIED → RESTORED |
+    # BLOCKED, BLOCKED → RESTORED | BLOCKED. Every event names the files with their hashes.
+
+    class PatchesChecked(Aggregate.Event):
+        """The patches were only checked, never written: would they apply cleanly?
+
+        `outcome` is `clean`, `conflict` (with `error`) or `unchecked` (no workspace);
+        `reason` says why they were not applied (safe_mode, real_apply_disabled, …).
+        """
+
+        at: datetime
+        run_id: str
+        outcome: str
+        reason: str
+        checked: int
+        files: list[dict[str, Any]]
+        error: str | None
+
+    def record_patch_check(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        outcome: str,
+        reason: str,
+        checked: int,
+        files: list[dict[str, Any]],
+        error: str | None,
+    ) -> None:
+        run = self._check_running(run_id)
+        if run.executed or run.patch_check is not None or run.apply_state is not None:
+            raise IllegalTransition(f"run {run_id} already had its patches checked or applied")
+        self._patches_checked(
+            at=at,
+            run_id=run_id,
+            outcome=outcome,
+            reason=reason,
+            checked=checked,
+            files=list(files),
+            error=error,
+        )
+
+    @event(PatchesChecked)
+    def _patches_checked(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        outcome: str,
+        reason: str,
+        checked: int,
+        files: list[dict[str, Any]],
+        error: str | None,
+    ) -> None:
+        self.runs[run_id].patch_check = outcome
+
+    class ApplyIntended(Aggregate.Event):
+        """Recorded before any file is touched: each file's pre-image and expected post-image.
+
+        `workspace` holds the resolved root and the workspace's id; `patches` are the
+        indices applied, `skipped` those beyond `max_patches` (never applied).
+        """
+
+        at: datetime
+        run_id: str
+        workspace: dict[str, str]
+        files: list[dict[str, Any]]
+        patches: list[int]
+        skipped: list[int]
+        max_patches: int
+
+    def intend_apply(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        workspace: dict[str, str],
+        files: list[dict[str, Any]],
+        patches: list[int],
+        skipped: list[int],
+        max_patches: int,
+    ) -> None:
+        run = self._check_running(run_id)
+        if run.mode != "normal":
+            raise IllegalTransition(f"run {run_id} is a {run.mode}-mode run; only normal applies")
+        if run.executed or run.apply_state is not None or run.patch_check is not None:
+            raise IllegalTransition(f"run {run_id} already had its patches checked or applied")
+        self._apply_intended(
+            at=at,
+            run_id=run_id,
+            workspace=dict(workspace),
+            files=[dict(f) for f in files],
+            patches=list(patches),
+            skipped=list(skipped),
+            max_patches=max_patches,
+        )
+
+    @event(ApplyIntended)
+    def _apply_intended(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        workspace: dict[str, str],
+        files: list[dict[str, Any]],
+        patches: list[int],
+        skipped: list[int],
+        max_patches: int,
+    ) -> None:
+        run = self.runs[run_id]
+        run.apply_state = INTENDED
+        run.apply_files = [dict(f) for f in files]
+        run.apply_workspace = dict(workspace)
+
+    class PatchesApplied(Aggregate.Event):
+        """Every file of the intent holds its post-image (hashes read back after writing)."""
+
+        at: datetime
+        run_id: str
+        files: list[dict[str, Any]]
+
+    def record_applied(self, *, at: datetime, run_id: str, files: list[dict[str, Any]]) -> None:
+        run = self._check_running(run_id)
+        self._check_apply_state(run, INTENDED)
+        self._patches_applied(at=at, run_id=run_id, files=[dict(f) for f in files])
+
+    @event(PatchesApplied)
+    def _patches_applied(self, *, at: datetime, run_id: str, files: list[dict[str, Any]]) -> None:
+        self.runs[run_id].apply_state = APPLIED
+
+    class ApplyAbandoned(Aggregate.Event):
+        """Applying failed part-way; the files already written were restored and verified."""
+
+        at: datetime
+        run_id: str
+        error: str
+        restored: list[str]
+
+    def abandon_apply(self, *, at: datetime, run_id: str, error: str, restored: list[str]) -> None:
+        self._check_apply_state(self.run(run_id), INTENDED)
+        self._apply_abandoned(at=at, run_id=run_id, error=error, restored=list(restored))
+
+    @event(ApplyAbandoned)
+    def _apply_abandoned(
+        self, *, at: datetime, run_id: str, error: str, restored: list[str]
+    ) -> None:
+        self.runs[run_id].apply_state = RESTORED
+
+    class ApplyReconciled(Aggregate.Event):
+        """An intent left without an outcome (a crash), resolved from the file hashes.
+
+        `found` is `applied`, `not_applied` or `torn`; the run failed, so the files found
+        at their post-image (`restored`) were restored from the backups and verified.
+        """
+
+        at: datetime
+        run_id: str
+        found: str
+        restored: list[str]
+        files: list[dict[str, Any]]
+
+    def reconcile_apply(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        found: str,
+        restored: list[str],
+        files: list[dict[str, Any]],
+    ) -> None:
+        self._check_apply_state(self.run(run_id), INTENDED)
+        self._apply_reconciled(
+            at=at, run_id=run_id, found=found, restored=list(restored), files=list(files)
+        )
+
+    @event(ApplyReconciled)
+    def _apply_reconciled(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        found: str,
+        restored: list[str],
+        files: list[dict[str, Any]],
+    ) -> None:
+        run = self.runs[run_id]
+        run.apply_state = RESTORED
+        run.apply_blocked = None
+
+    class PatchesRolledBack(Aggregate.Event):
+        """The run's files hold their pre-images again, restored from the backups and verified.
+
+        `actor` is `loop` (a loss, a failed or interrupted run) or `operator`; `files` gives
+        each file's hashes and `restored` the files this rollback wrote.
+        """
+
+        at: datetime
+        run_id: str
+        actor: str
+        reason: str
+        restored: list[str]
+        files: list[dict[str, Any]]
+
+    def roll_back(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        actor: str,
+        reason: str,
+        restored: list[str],
+        files: list[dict[str, Any]],
+    ) -> None:
+        self._check_apply_state(self.run(run_id), APPLIED, BLOCKED)
+        self._patches_rolled_back(
+            at=at,
+            run_id=run_id,
+            actor=actor,
+            reason=reason,
+            restored=list(restored),
+            files=list(files),
+        )
+
+    @event(PatchesRolledBack)
+    def _patches_rolled_back(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        actor: str,
+        reason: str,
+        restored: list[str],
+        files: list[dict[str, Any]],
+    ) -> None:
+        run = self.runs[run_id]
+        run.apply_state = RESTORED
+        run.apply_blocked = None
+
+    class RollbackBlocked(Aggregate.Event):
+        """A restore stopped and overwrote nothing more: `path` holds neither recorded image
+        (someone else changed it), its backup is unusable, or writing it failed (`error`).
+
+        `restored` lists the files restored before it stopped; an operator decides next.
+        """
+
+        at: datetime
+        run_id: str
+        actor: str
+        reason: str
+        path: str
+        expected_sha256: str | None
+        found_sha256: str | None
+        error: str
+        restored: list[str]
+
+    def block_rollback(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        actor: str,
+        reason: str,
+        path: str,
+        expected_sha256: str | None,
+        found_sha256: str | None,
+        error: str,
+        restored: list[str],
+    ) -> None:
+        self._check_apply_state(self.run(run_id), INTENDED, APPLIED, BLOCKED)
+        self._rollback_blocked(
+            at=at,
+            run_id=run_id,
+            actor=actor,
+            reason=reason,
+            path=path,
+            expected_sha256=expected_sha256,
+            found_sha256=found_sha256,
+            error=error,
+            restored=list(restored),
+        )
+
+    @event(RollbackBlocked)
+    def _rollback_blocked(
+        self,
+        *,
+        at: datetime,
+        run_id: str,
+        actor: str,
+        reason: str,
+        path: str,
+        expected_sha256: str | None,
+        found_sha256: str | None,
+        error: str,
+        restored: list[str],
+    ) -> None:
+        run = self.runs[run_id]
+        run.apply_state = BLOCKED
+        run.apply_blocked = {
+            "at": at.isoformat(),
+            "path": path,
+            "error": error,
+            "restored": list(restored),
+        }
+
+    @staticmethod
+    def _check_apply_state(run: Run, *allowed: str) -> None:
+        if run.apply_state not in allowed:
+            state = run.apply_state or "no patches applied"
+            raise IllegalTransition(
+                f"run {run.id}'s patches are {state}; expected {' or '.join(allowed)}"
+            )
 
     def _check_running(self, run_id: str) -> Run:
         run = self.run(run_id)
