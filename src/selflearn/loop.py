@@ -44,6 +44,7 @@ from selflearn.exceptions import (
     StoreError,
     ValidationError,
 )
+from selflearn.migrate import MigrationReport, already_imported, import_v1, read_v1_file
 from selflearn.patches import check_patches, to_stored
 from selflearn.ports import (
     Executor,
@@ -93,7 +94,12 @@ class LearningLoop:
         seed: int | None = None,
         policy_families: Mapping[str, Sequence[str]] | None = None,
         include_non_production: bool = False,
+        _import_v1: bool = True,
     ) -> None:
+        """Open the store; then, unless `_import_v1` is False, import the v1 file (SPEC §11).
+
+        `_import_v1=False` is for read-only commands, which must never write events.
+        """
         if flags is None:
             flags = Flags.from_env()
         elif not isinstance(flags, Flags):
@@ -119,6 +125,12 @@ class LearningLoop:
         self.app, self.url = open_store(url)
         self.agenda = Agenda()
         self.log = log.bind(store=self.url.redacted)
+        if _import_v1 and flags.enable_proposal_v2 and flags.selflearn_v1_store:
+            try:
+                self._import_v1_at_start(Path(flags.selflearn_v1_store))
+            except BaseException:
+                self.close()
+                raise
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -452,6 +464,29 @@ class LearningLoop:
             proposal = self.load_proposal(proposal_id)
             events = self.app.events.get(proposal.id)
             return timeline_entries(events)
+
+    # -- migration (SPEC §11) ----------------------------------------------------------------
+
+    def migrate_v1(self, path: str | os.PathLike[str], dry_run: bool = False) -> MigrationReport:
+        """Import the v1 proposals file at `path`; each row is recorded once, as it was.
+
+        A file that cannot be read, is not JSON or has no `proposals` list raises
+        `ValidationError` and records nothing; rows that cannot be imported are reported
+        as skipped with their reasons. A dry run records nothing.
+        """
+        return import_v1(self, read_v1_file(path), dry_run=bool(dry_run))
+
+    def _import_v1_at_start(self, path: Path) -> None:
+        """The one-shot import when a loop starts: skipped once this file's content is in."""
+        if not path.is_file():
+            if path.exists():
+                self.log.warning("v1_import.not_a_file", path=str(path))
+            return
+        source = read_v1_file(path)
+        if already_imported(self, source.sha256):
+            self.log.debug("v1_import.already_done", path=str(path))
+            return
+        import_v1(self, source, dry_run=False)
 
 
 def _check_reason(reason: object) -> None:
