@@ -27,7 +27,8 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from selflearn._cycle import Cycle
-from selflearn._views import proposal_view, timeline_entries
+from selflearn._timeline import timeline_entries
+from selflearn._views import proposal_view
 from selflearn.agenda import AGENDA_TOPICS, PAGE_SIZE, Agenda
 from selflearn.config import RISK_LEVELS, Flags, check_capability
 from selflearn.events.controls import CONTROLS_ID, Controls
@@ -459,11 +460,18 @@ class LearningLoop:
         return tuple(views)
 
     def timeline(self, proposal_id: str) -> tuple[TimelineEntry, ...]:
-        """Every event of a proposal and its runs, in order, with its reasons."""
+        """Every event of a proposal and its runs, in order, each with its reason in words."""
         with self.store_errors():
             proposal = self.load_proposal(proposal_id)
-            events = self.app.events.get(proposal.id)
-            return timeline_entries(events)
+            events = list(self.app.events.get(proposal.id))
+            admissions: list[Guardrail.Admitted] = []
+            if any(run.mode == "normal" for run in proposal.runs.values()):
+                admissions = [
+                    e
+                    for e in self.app.events.get(GUARDRAIL_ID)
+                    if isinstance(e, Guardrail.Admitted) and e.proposal_id == str(proposal.id)
+                ]
+            return timeline_entries(events, admissions)
 
     # -- migration (SPEC §11) ----------------------------------------------------------------
 
