@@ -38,6 +38,7 @@ from selflearn.events.policy import DEFAULT_FAMILIES, POLICY_ID, Policy
 from selflearn.events.proposal import STATUSES, Proposal
 from selflearn.events.rules import STREAMS, signature_of, stream_of
 from selflearn.events.selfcheck import SELF_CHECK_ID, SelfCheck
+from selflearn.evidence import EvidenceExport, export_evidence
 from selflearn.exceptions import (
     ConfigError,
     NotFound,
@@ -473,7 +474,7 @@ class LearningLoop:
                 ]
             return timeline_entries(events, admissions)
 
-    # -- migration (SPEC §11) ----------------------------------------------------------------
+    # -- migration and evidence (SPEC §11, §12) --------------------------------------------
 
     def migrate_v1(self, path: str | os.PathLike[str], dry_run: bool = False) -> MigrationReport:
         """Import the v1 proposals file at `path`; each row is recorded once, as it was.
@@ -495,6 +496,11 @@ class LearningLoop:
             self.log.debug("v1_import.already_done", path=str(path))
             return
         import_v1(self, source, dry_run=False)
+
+    def export_evidence(self, directory: str | os.PathLike[str]) -> EvidenceExport:
+        """Write `outcome_evidence.jsonl` and `experiment_runs_v2.json` into `directory`."""
+        with self.store_errors():
+            return export_evidence(self.app, directory)
 
 
 def _check_reason(reason: object) -> None:
