@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 import pytest
 
@@ -201,6 +202,13 @@ def test_the_import_time_is_the_loops_clock(tmp_path: Path) -> None:
 
 
 # -- what is stored ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("v1_id", ["prop_017", "42", "é ünïcode", " padded "])
+def test_the_proposal_id_is_uuid5_of_v1_and_the_id(v1_id: str) -> None:
+    """The id is uuid5(uuid5(URL, "selflearn/proposal"), "v1:" + id): fixed forever."""
+    namespace = uuid5(NAMESPACE_URL, "selflearn/proposal")
+    assert uuid5(namespace, "v1:" + v1_id) == v1_proposal_id(v1_id)
 
 
 def test_rows_are_stored_as_schema_v1_events(loop: sl.LearningLoop, tmp_path: Path) -> None:

@@ -143,13 +143,32 @@ class TaggedObjectAsPairs(Transcoding):
 
 def escape_tagged_objects(value: Any) -> Any:
     """`value` with every object of exactly the keys `_type_` and `_data_` made a TaggedObject."""
+    return _escaped(value) if _has_tagged_object(value) else value
+
+
+def _has_tagged_object(value: Any) -> bool:
+    kind = type(value)
+    if kind is dict:
+        if len(value) == 2 and "_type_" in value and "_data_" in value:
+            return True
+        for item in value.values():
+            if _has_tagged_object(item):
+                return True
+    elif kind is list:
+        for item in value:
+            if _has_tagged_object(item):
+                return True
+    return False
+
+
+def _escaped(value: Any) -> Any:
     if isinstance(value, dict):
-        items = {key: escape_tagged_objects(item) for key, item in value.items()}
+        items = {key: _escaped(item) for key, item in value.items()}
         if set(items) == {"_type_", "_data_"}:
             return TaggedObject([[key, item] for key, item in items.items()])
         return items
     if isinstance(value, list):
-        return [escape_tagged_objects(item) for item in value]
+        return [_escaped(item) for item in value]
     return value
 
 

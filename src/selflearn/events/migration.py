@@ -12,6 +12,7 @@ Pure functions and one aggregate; no I/O.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -68,9 +69,14 @@ def v1_id_text(value: object) -> str | None:
     return None
 
 
+_V1_ID_PREFIX: Final = PROPOSAL_NAMESPACE.bytes + b"v1:"
+
+
 def v1_proposal_id(v1_id: str) -> UUID:
-    """The v2 proposal id of the v1 row with id `v1_id` (the same in every process)."""
-    return uuid5(PROPOSAL_NAMESPACE, "v1:" + v1_id)
+    """The v2 proposal id of the v1 row with id `v1_id`: `uuid5(namespace, "v1:" + v1_id)`."""
+    # uuid5 spelled out with the namespace's bytes computed once: imports make many ids.
+    digest = hashlib.sha1(_V1_ID_PREFIX + v1_id.encode("utf-8")).digest()
+    return UUID(bytes=digest[:16], version=5)
 
 
 def v1_import_id(sha256: str) -> UUID:
@@ -125,7 +131,27 @@ def check_v1_row(row: object) -> str | None:
             finite = False
         if not finite:
             return f"source_item.score {score!r} is not a finite number"
+    if _json_safe(row):
+        return None
     return _check_values(row, "")
+
+
+def _json_safe(value: Any) -> bool:
+    """Whether JSON text can carry `value` (the quick test; `_check_values` says why not)."""
+    kind = type(value)
+    if kind is str:
+        return value.isascii() or _check_text(value, "") is None
+    if kind is float:
+        return math.isfinite(value)
+    if kind is dict:
+        for key, item in value.items():
+            if not (key.isascii() or _check_text(key, "") is None) or not _json_safe(item):
+                return False
+    elif kind is list:
+        for item in value:
+            if not _json_safe(item):
+                return False
+    return True
 
 
 def _check_values(value: object, path: str) -> str | None:
@@ -252,11 +278,13 @@ def v2_fields(row: Mapping[str, Any], imported_at: datetime) -> dict[str, Any]:
 
 def v1_stored_state(row: Mapping[str, Any], imported_at: datetime) -> dict[str, Any]:
     """The state to store for `row`: the row itself, plus the import's envelope."""
-    state = {key: value for key, value in row.items() if key not in RESERVED_KEYS}
-    state[V1_ENVELOPE] = {
-        "imported_at": imported_at,
-        "reserved_fields": {key: row[key] for key in row if key in RESERVED_KEYS},
-    }
+    if RESERVED_KEYS.isdisjoint(row):
+        reserved: dict[str, Any] = {}
+        state = dict(row)
+    else:
+        reserved = {key: row[key] for key in row if key in RESERVED_KEYS}
+        state = {key: value for key, value in row.items() if key not in reserved}
+    state[V1_ENVELOPE] = {"imported_at": imported_at, "reserved_fields": reserved}
     return state
 
 
