@@ -255,22 +255,47 @@ def converged_proposals(h: Harness, count: int) -> None:
         )
         run_id = f"run-{i}"
         p.start_run(
-            at=at, run_id=run_id, mode="safe", mode_reason="default_safe_mode", decision={},
+            at=at,
+            run_id=run_id,
+            mode="safe",
+            mode_reason="default_safe_mode",
+            decision={},
             lease_until=at + timedelta(minutes=15),
-        )  # fmt: skip
+        )
         p.record_execution(
-            at=at, run_id=run_id, baseline={"health_score": 80.0}, status="completed",
-            cost_usd=0.0, duration_ms=1.0, artifacts={"log": "x" * 200}, error=None,
-        )  # fmt: skip
+            at=at,
+            run_id=run_id,
+            baseline={"health_score": 80.0},
+            status="completed",
+            cost_usd=0.0,
+            duration_ms=1.0,
+            artifacts={"log": "x" * 200},
+            error=None,
+        )
         p.record_attempt(
-            at=at, run_id=run_id, attempt=1, before={"health_score": 80.0},
-            after={"health_score": 82.0}, delta={"health_score": 2.0}, signals={},
-            verdict="win", confidence=0.66, pending_recheck=False, reasons=[], error=None,
-        )  # fmt: skip
+            at=at,
+            run_id=run_id,
+            attempt=1,
+            before={"health_score": 80.0},
+            after={"health_score": 82.0},
+            delta={"health_score": 2.0},
+            signals={},
+            verdict="win",
+            confidence=0.66,
+            pending_recheck=False,
+            reasons=[],
+            error=None,
+        )
         p.converge(
-            at=at, run_id=run_id, verdict="win", confidence=0.66, exhausted=False,
-            reason="converged at attempt 1: win", credited_arms={}, cooldown_until=None,
-        )  # fmt: skip
+            at=at,
+            run_id=run_id,
+            verdict="win",
+            confidence=0.66,
+            exhausted=False,
+            reason="converged at attempt 1: win",
+            credited_arms={},
+            cooldown_until=None,
+        )
         batch.append(p)
         if len(batch) == 200:
             h.loop.app.save(*batch)
