@@ -128,3 +128,21 @@ def test_export_to_a_missing_directory(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["export", "--out", str(tmp_path / "no"), "--store", url])
     assert 1 == result.exit_code
     assert "does not exist" in result.stderr
+
+
+def test_a_dry_run_or_an_export_creates_no_store(tmp_path: Path) -> None:
+    """A dry run or an export never creates a SQLite store that does not exist."""
+    store = tmp_path / "absent.db"
+    url = f"sqlite:///{store}"
+    runner = CliRunner()
+    dry = runner.invoke(
+        main, ["migrate", "--from", str(v1_file(tmp_path)), "--dry-run", "--store", url]
+    )
+    assert 0 == dry.exit_code, dry.output
+    assert "would migrate 2, 0 already present, 1 skipped" in dry.stdout
+    out = tmp_path / "out"
+    out.mkdir()
+    export = runner.invoke(main, ["export", "--out", str(out), "--store", url])
+    assert 1 == export.exit_code
+    assert f"no store at {url}" in export.stderr
+    assert not store.exists()

@@ -100,6 +100,12 @@ def demo(days: int, seed: int, store: str) -> None:
         run_demo(store=store, days=days, seed=seed, echo=click.echo)
 
 
+def _missing_sqlite_file(store: str) -> bool:
+    """Whether `store` names a SQLite file that does not exist (opening it would create it)."""
+    parsed = StoreURL.parse(store)
+    return parsed.kind == "sqlite" and parsed.path is not None and not parsed.path.exists()
+
+
 @main.command()
 @click.option(
     "--from", "source", required=True, metavar="PATH", help="The v1 proposals file (JSON)."
@@ -113,8 +119,11 @@ def migrate(source: str, dry_run: bool, as_json: bool, store: str) -> None:
 
     from selflearn.loop import LearningLoop
 
-    with cli_errors(), LearningLoop(store, _import_v1=False) as loop:
-        report = loop.migrate_v1(source, dry_run=dry_run)
+    with cli_errors():
+        if dry_run and _missing_sqlite_file(store):
+            store = "memory://"  # what an import into a new store would do, creating nothing
+        with LearningLoop(store, _import_v1=False) as loop:
+            report = loop.migrate_v1(source, dry_run=dry_run)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
@@ -143,8 +152,11 @@ def export(out: str, as_json: bool, store: str) -> None:
 
     from selflearn.loop import LearningLoop
 
-    with cli_errors(), LearningLoop(store, _import_v1=False) as loop:
-        result = loop.export_evidence(out)
+    with cli_errors():
+        if _missing_sqlite_file(store):
+            raise click.ClickException(f"no store at {store}: the file does not exist")
+        with LearningLoop(store, _import_v1=False) as loop:
+            result = loop.export_evidence(out)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
