@@ -50,6 +50,7 @@ log = structlog.get_logger(__name__)
 
 BATCH_SIZE: Final = 500
 WRITE_ATTEMPTS: Final = 30
+LOCKED_ATTEMPTS: Final = 3
 PROPOSED_TOPIC: Final = get_topic(Proposal.Proposed)
 
 
@@ -246,6 +247,7 @@ class _Importer:
     def write(self, batch: list[_Candidate]) -> None:
         """Record the batch's rows that are not in the store yet, each exactly once."""
         pending = list(batch)
+        locked = 0
         for attempt in range(WRITE_ATTEMPTS):
             if not pending:
                 return
@@ -258,7 +260,15 @@ class _Importer:
             except PersistenceError as exc:
                 if not is_locked_error(exc):
                     raise
-                self.loop.log.debug("v1_import.locked.retry", attempt=attempt + 1)
+                # Each locked attempt already waited the store's lock timeout.
+                locked += 1
+                if locked >= LOCKED_ATTEMPTS:
+                    raise StoreError(
+                        f"store {self.loop.url.redacted}: could not import v1 rows: the "
+                        f"database stayed locked through {locked} waits (another process "
+                        "holds a long write transaction)"
+                    ) from None
+                self.loop.log.warning("v1_import.locked.retry", attempt=locked)
             else:
                 self.migrated += len(pending)
                 return
