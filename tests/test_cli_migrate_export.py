@@ -89,7 +89,9 @@ def test_migrate_errors(tmp_path: Path) -> None:
     assert 1 == result.exit_code
     assert '"proposals" is a number, expected an array' in result.stderr
     assert "" == result.stdout
-    missing = runner.invoke(main, ["migrate", "--from", str(tmp_path / "nope.json")])
+    missing = runner.invoke(
+        main, ["migrate", "--from", str(tmp_path / "nope.json"), "--store", url]
+    )
     assert (1, True) == (missing.exit_code, "cannot read the v1 store" in missing.stderr)
     assert 2 == runner.invoke(main, ["migrate", "--store", url]).exit_code
 
