@@ -968,12 +968,14 @@ class ProposalBehaviour(BackendCase):
             "Proposed",
             "Approved",
             "RunStarted",
+            "Admitted",
             "RunExecuted",
             "AttemptVerified",
             "RunConverged",
         ]
         assert entries[2].detail["mode_reason"] == "canary_allowed"
-        assert entries[5].detail["cooldown_until"] is not None
+        assert entries[3].aggregate == "guardrail"
+        assert entries[6].detail["cooldown_until"] is not None
         assert entries[0].to_dict()["kind"] == "Proposed"
 
     def test_a_conflicting_save_leaves_no_trace(self, h: Harness) -> None:

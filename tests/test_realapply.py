@@ -100,6 +100,7 @@ class ApplyBehaviour(RealApplyCase):
             "Proposed",
             "Approved",
             "RunStarted",
+            "Admitted",
             "ApplyIntended",
             "PatchesApplied",
             "RunExecuted",
@@ -558,7 +559,7 @@ class ReconcileBehaviour(RealApplyCase):
         assert [sha(APP_V1), sha(README_V1)] == [f["restored_sha256"] for f in reconciled.files]
         view = h.loop.proposal(pid)
         assert ("approved", "interrupted") == (view.status, view.runs[0].execution_status)
-        assert ["ApplyIntended", "ApplyReconciled", "RunFailed"] == kinds(h, pid)[3:]
+        assert ["Admitted", "ApplyIntended", "ApplyReconciled", "RunFailed"] == kinds(h, pid)[3:]
         assert 1 == h.reopen().tick().wins  # the proposal runs again, cleanly
         assert (APP_V2, README_V2) == ((ws / APP).read_bytes(), (ws / "README.md").read_bytes())
 

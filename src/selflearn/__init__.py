@@ -13,6 +13,7 @@ from selflearn.exceptions import (
     ValidationError,
 )
 from selflearn.loop import LearningLoop
+from selflearn.migrate import MigrationReport
 from selflearn.ports import (
     ExecutionResult,
     Executor,
@@ -47,6 +48,7 @@ __all__ = [
     "LearningEventView",
     "LearningLoop",
     "MetricSpec",
+    "MigrationReport",
     "NotFound",
     "Opportunity",
     "Probe",

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from selflearn.events.proposal import Proposal, Run
 from selflearn.patches import from_stored
 from selflearn.ports import ProposalView, RunView
-from selflearn.reports import TimelineEntry
-
-_ENVELOPE = frozenset(
-    {"originator_id", "originator_version", "timestamp", "originator_topic", "at"}
-)
 
 
 def next_recheck_at(run: Run, interval_seconds: int) -> Any:
@@ -68,12 +62,3 @@ def proposal_view(proposal: Proposal, interval_seconds: int) -> ProposalView:
         exhausted=proposal.exhausted,
         runs=tuple(run_view(run, interval_seconds) for run in proposal.runs.values()),
     )
-
-
-def timeline_entries(events: Iterable[Any]) -> tuple[TimelineEntry, ...]:
-    """Each domain event of a proposal as a timeline entry: its time, its kind, its fields."""
-    entries = []
-    for event in events:
-        detail = {k: v for k, v in vars(event).items() if k not in _ENVELOPE}
-        entries.append(TimelineEntry(at=event.at, kind=type(event).__name__, detail=detail))
-    return tuple(entries)

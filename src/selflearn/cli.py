@@ -115,7 +115,7 @@ def rollback(run_id: str, reason: str, store: str, as_json: bool) -> None:
         parsed = StoreURL.parse(store)
         if parsed.kind == "sqlite" and parsed.path is not None and not parsed.path.exists():
             raise click.ClickException(f"no store at {parsed.path}")
-        with LearningLoop(store) as loop:
+        with LearningLoop(store, _import_v1=False) as loop:
             report = loop.rollback(run_id, reason=reason)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
@@ -124,6 +124,72 @@ def rollback(run_id: str, reason: str, store: str, as_json: bool) -> None:
     for entry in report.files:
         action = "restored" if entry["path"] in report.restored else "already at its pre-image"
         click.echo(f"  {entry['path']}: {action} (sha256 {entry['restored_sha256']})")
+
+
+def _missing_sqlite_file(store: str) -> bool:
+    """Whether `store` names a SQLite file that does not exist (opening it would create it)."""
+    parsed = StoreURL.parse(store)
+    return parsed.kind == "sqlite" and parsed.path is not None and not parsed.path.exists()
+
+
+@main.command()
+@click.option(
+    "--from", "source", required=True, metavar="PATH", help="The v1 proposals file (JSON)."
+)
+@click.option("--dry-run", is_flag=True, help="Record nothing; report what would happen.")
+@json_option
+@store_option
+def migrate(source: str, dry_run: bool, as_json: bool, store: str) -> None:
+    """Import a v1 proposals file (SPEC §11): each row once, as it was, upcast on load."""
+    import json
+
+    from selflearn.loop import LearningLoop
+
+    with cli_errors():
+        if dry_run and _missing_sqlite_file(store):
+            store = "memory://"  # what an import into a new store would do, creating nothing
+        with LearningLoop(store, _import_v1=False) as loop:
+            report = loop.migrate_v1(source, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    verb = "would migrate" if report.dry_run else "migrated"
+    click.echo(
+        f"{report.source}: {report.found} rows found; {verb} {report.migrated}, "
+        f"{report.already_present} already present, {len(report.skipped)} skipped"
+        + (" (dry run: nothing recorded)" if report.dry_run else "")
+    )
+    for row in report.skipped:
+        shown = f" (id {row.id!r})" if row.id is not None else ""
+        click.echo(f"  skipped proposals[{row.index}]{shown}: {row.reason}")
+    for error in report.errors:
+        click.echo(f"  error: {error}")
+
+
+@main.command()
+@click.option(
+    "--out", "out", required=True, metavar="DIR", help="An existing directory to write into."
+)
+@json_option
+@store_option
+def export(out: str, as_json: bool, store: str) -> None:
+    """Write the evidence files outcome_evidence.jsonl and experiment_runs_v2.json."""
+    import json
+
+    from selflearn.loop import LearningLoop
+
+    with cli_errors():
+        if _missing_sqlite_file(store):
+            raise click.ClickException(f"no store at {store}: the file does not exist")
+        with LearningLoop(store, _import_v1=False) as loop:
+            result = loop.export_evidence(out)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    attempts = "attempt" if result.attempts == 1 else "attempts"
+    runs = "run" if result.runs == 1 else "runs"
+    click.echo(f"{result.attempts} verification {attempts} → {result.evidence_file}")
+    click.echo(f"{result.runs} {runs} → {result.runs_file}")
 
 
 __all__ = ["cli_errors", "json_option", "main", "store_option"]

@@ -21,6 +21,7 @@ RISK_LEVELS: Final = ("low", "medium", "high")
 MODES: Final = ("safe", "normal")
 CAPABILITIES: Final = ("executor", "bandit", "real-apply", "normal-mode")
 DEFAULT_STORE: Final = "sqlite:///data/selflearn.db"
+DEFAULT_V1_STORE: Final = "data/memory/improvement_proposals.json"
 
 Stage = Literal["off", "shadow", "safe-canary", "expanded-safe", "normal-canary", "real-apply"]
 
@@ -122,6 +123,17 @@ def _store(name: str) -> Callable[[object], str]:
     return convert
 
 
+def _path(name: str) -> Callable[[object], str]:
+    def convert(value: object) -> str:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, str):
+            return value.strip()
+        raise _fail(name, value, "a file path (empty for none)")
+
+    return convert
+
+
 def _field(default: object, convert: Callable[[object], Any]) -> Any:
     return attrs.field(default=convert(default), converter=convert)
 
@@ -155,6 +167,8 @@ class Flags:
     )
     execution_lease_seconds: int = _field(900, _integer("execution_lease_seconds", 1))
     selflearn_store: str = _field(DEFAULT_STORE, _store("selflearn_store"))
+    # The v1 proposals file imported when a loop starts (SPEC §11); empty: none.
+    selflearn_v1_store: str = _field(DEFAULT_V1_STORE, _path("selflearn_v1_store"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Flags:
@@ -186,14 +200,16 @@ class Flags:
         return attrs.evolve(self, **changes) if changes else self
 
     def recorded(self) -> dict[str, object]:
-        """The flags as recorded in the log: every field but the store URL, JSON-ready."""
+        """The flags as recorded in the log: every field but the stores' locations, JSON-ready."""
         return {
             field.name: sorted(value) if isinstance(value, frozenset) else value
             for field in attrs.fields(Flags)
-            if field.name != "selflearn_store"
+            if field.name not in _LOCATIONS
             for value in [getattr(self, field.name)]
         }
 
+
+_LOCATIONS: Final = frozenset({"selflearn_store", "selflearn_v1_store"})
 
 _OVERRIDE_FIELDS: Final = {
     "executor": "enable_experiment_executor",

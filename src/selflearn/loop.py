@@ -28,7 +28,8 @@ from eventsourcing.persistence import IntegrityError, PersistenceError
 
 from selflearn import _realapply as realapply
 from selflearn._cycle import Cycle
-from selflearn._views import proposal_view, timeline_entries
+from selflearn._timeline import timeline_entries
+from selflearn._views import proposal_view
 from selflearn.agenda import AGENDA_TOPICS, PAGE_SIZE, Agenda
 from selflearn.apply import DEFAULT_HOOKS, Hooks
 from selflearn.config import RISK_LEVELS, Flags, check_capability
@@ -39,6 +40,7 @@ from selflearn.events.policy import DEFAULT_FAMILIES, POLICY_ID, Policy
 from selflearn.events.proposal import STATUSES, Proposal
 from selflearn.events.rules import STREAMS, signature_of, stream_of
 from selflearn.events.selfcheck import SELF_CHECK_ID, SelfCheck
+from selflearn.evidence import EvidenceExport, export_evidence
 from selflearn.exceptions import (
     ConfigError,
     NotFound,
@@ -46,6 +48,7 @@ from selflearn.exceptions import (
     StoreError,
     ValidationError,
 )
+from selflearn.migrate import MigrationReport, already_imported, import_v1, read_v1_file
 from selflearn.patches import check_patches, to_stored
 from selflearn.ports import (
     Executor,
@@ -96,7 +99,12 @@ class LearningLoop:
         seed: int | None = None,
         policy_families: Mapping[str, Sequence[str]] | None = None,
         include_non_production: bool = False,
+        _import_v1: bool = True,
     ) -> None:
+        """Open the store; then, unless `_import_v1` is False, import the v1 file (SPEC §11).
+
+        `_import_v1=False` is for read-only commands, which must never write events.
+        """
         if flags is None:
             flags = Flags.from_env()
         elif not isinstance(flags, Flags):
@@ -123,6 +131,12 @@ class LearningLoop:
         self.app, self.url = open_store(url)
         self.agenda = Agenda()
         self.log = log.bind(store=self.url.redacted)
+        if _import_v1 and flags.enable_proposal_v2 and flags.selflearn_v1_store:
+            try:
+                self._import_v1_at_start(Path(flags.selflearn_v1_store))
+            except BaseException:
+                self.close()
+                raise
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -483,11 +497,46 @@ class LearningLoop:
         return tuple(views)
 
     def timeline(self, proposal_id: str) -> tuple[TimelineEntry, ...]:
-        """Every event of a proposal and its runs, in order, with its reasons."""
+        """Every event of a proposal and its runs, in order, each with its reason in words."""
         with self.store_errors():
             proposal = self.load_proposal(proposal_id)
-            events = self.app.events.get(proposal.id)
-            return timeline_entries(events)
+            events = list(self.app.events.get(proposal.id))
+            admissions: list[Guardrail.Admitted] = []
+            if any(run.mode == "normal" for run in proposal.runs.values()):
+                admissions = [
+                    e
+                    for e in self.app.events.get(GUARDRAIL_ID)
+                    if isinstance(e, Guardrail.Admitted) and e.proposal_id == str(proposal.id)
+                ]
+            return timeline_entries(events, admissions)
+
+    # -- migration and evidence (SPEC §11, §12) --------------------------------------------
+
+    def migrate_v1(self, path: str | os.PathLike[str], dry_run: bool = False) -> MigrationReport:
+        """Import the v1 proposals file at `path`; each row is recorded once, as it was.
+
+        A file that cannot be read, is not JSON or has no `proposals` list raises
+        `ValidationError` and records nothing; rows that cannot be imported are reported
+        as skipped with their reasons. A dry run records nothing.
+        """
+        return import_v1(self, read_v1_file(path), dry_run=bool(dry_run))
+
+    def _import_v1_at_start(self, path: Path) -> None:
+        """The one-shot import when a loop starts: skipped once this file's content is in."""
+        if not path.is_file():
+            if path.exists():
+                self.log.warning("v1_import.not_a_file", path=str(path))
+            return
+        source = read_v1_file(path)
+        if already_imported(self, source.sha256):
+            self.log.debug("v1_import.already_done", path=str(path))
+            return
+        import_v1(self, source, dry_run=False)
+
+    def export_evidence(self, directory: str | os.PathLike[str]) -> EvidenceExport:
+        """Write `outcome_evidence.jsonl` and `experiment_runs_v2.json` into `directory`."""
+        with self.store_errors():
+            return export_evidence(self.app, directory)
 
 
 def _workspace(given: str | os.PathLike[str] | None) -> Path | None:

@@ -65,11 +65,18 @@ class CycleReport(_Plain):
 
 @attrs.frozen(kw_only=True)
 class TimelineEntry(_Plain):
-    """One event in a proposal's history: when, what, and every detail (with its reason)."""
+    """One event in a proposal's history: when, what, every detail, and why in words.
+
+    `detail` holds the event's own fields; `summary` says what happened and for what
+    reason; `aggregate` is where the event is recorded (`proposal`, or `guardrail` for a
+    normal-mode admission of one of its runs).
+    """
 
     at: datetime
     kind: str
     detail: dict[str, Any]
+    summary: str = ""
+    aggregate: str = "proposal"
 
 
 @attrs.frozen(kw_only=True)

@@ -12,7 +12,9 @@ from uuid import UUID
 
 import attrs
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic
 
+from selflearn.events.migration import upcast_v1_state
 from selflearn.events.patching import APPLIED, BLOCKED, INTENDED, RESTORED
 from selflearn.events.rules import MAX_FAILED_RUNS
 from selflearn.exceptions import IllegalTransition
@@ -87,6 +89,11 @@ class Proposal(Aggregate):
         patches: list[Any]
         origin_event_ids: list[str]
         status: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A v1 row, imported as it was, becomes the v2 shape (SPEC §11's table)."""
+            upcast_v1_state(state, aggregate_topic=get_topic(Proposal))
 
     @event(Proposed)
     def __init__(

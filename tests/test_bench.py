@@ -1,0 +1,50 @@
+"""The benchmarks of this branch run on a tiny size and print one JSON object each."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_bench(name: str, results: Path) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", "--quick", "--results-dir", str(results)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+        timeout=300,
+    )
+    assert 0 == done.returncode, done.stderr
+    printed = json.loads(done.stdout)
+    assert printed == json.loads((results / f"{name}-quick.json").read_text())
+    return printed
+
+
+@pytest.mark.slow
+def test_p5_upcast_quick(tmp_path: Path) -> None:
+    """P5 measures loading imported and native proposals, in both shapes, with the ratio."""
+    result = run_bench("p5_upcast", tmp_path)
+    sqlite = result["sqlite"]
+    assert isinstance(sqlite, dict)
+    for shape in ("proposed", "with_run"):
+        figures = sqlite[shape]
+        assert {"imported_v1", "native_v2"} == set(figures["load_microseconds"])
+        assert figures["ratio_imported_vs_native"] > 0
+
+
+@pytest.mark.slow
+def test_p8_migrate_quick(tmp_path: Path) -> None:
+    """P8 times the import against bare batched saves of the same events, with the ratio."""
+    result = run_bench("p8_migrate", tmp_path)
+    sqlite = result["sqlite"]
+    assert isinstance(sqlite, dict)
+    assert 200 == sqlite["rows"]
+    assert {"import", "bare_insert", "bare_save_v2"} == set(sqlite["seconds"])
+    assert sqlite["ratio_import_vs_bare_insert"] > 0
