@@ -53,7 +53,10 @@ from selflearn.ports import (
     Proposer,
     Verifier,
 )
+from selflearn.projections.runner import Progress
+from selflearn.projections.viewstore import ViewStore, view_store_for
 from selflearn.reports import CycleReport, TimelineEntry
+from selflearn.status import RebuildReport, StatusReport
 from selflearn.store import is_locked_error, open_store
 from selflearn.verify import RuleVerifier
 
@@ -93,7 +96,10 @@ class LearningLoop:
         seed: int | None = None,
         policy_families: Mapping[str, Sequence[str]] | None = None,
         include_non_production: bool = False,
+        _open_existing: bool = False,
     ) -> None:
+        # `_open_existing` is the CLI's way in (private): the store must exist already and
+        # nothing is written on start-up; only what the command itself asks for.
         if flags is None:
             flags = Flags.from_env()
         elif not isinstance(flags, Flags):
@@ -116,9 +122,12 @@ class LearningLoop:
             if store is not None
             else os.environ.get("SELFLEARN_STORE") or flags.selflearn_store
         )
-        self.app, self.url = open_store(url)
+        self.app, self.url = open_store(url, create=not _open_existing)
         self.agenda = Agenda()
         self.log = log.bind(store=self.url.redacted)
+        self._view_store: ViewStore | None = None
+        # Start-up writes (the one-shot v1 import of SPEC §11) belong here, and only
+        # `if not _open_existing`: a CLI command must never write events on the side.
 
     # -- lifetime ------------------------------------------------------------------------
 
@@ -445,6 +454,38 @@ class LearningLoop:
                         proposal_view(proposal, self.flags.verification_retry_interval_seconds)
                     )
         return tuple(views)
+
+    def view_store(self) -> ViewStore:
+        """The store of the status views beside the event store (made on first use).
+
+        It shares the event store's connections, which `close()` closes.
+        """
+        if self._view_store is None:
+            with self.store_errors():
+                self._view_store = view_store_for(self.app.recorder)
+        return self._view_store
+
+    def status(self, as_of: datetime | None = None) -> StatusReport:
+        """The status report (SPEC §10): the views caught up, or the log replayed to `as_of`."""
+        from selflearn.projections.service import status
+
+        now = self.now()
+        store = self.view_store()
+        with self.store_errors():
+            return status(self.app, store, self.url.redacted, now=now, as_of=as_of)
+
+    def rebuild_views(
+        self, progress: Progress | None = None, *, views: Sequence[str] | None = None
+    ) -> RebuildReport:
+        """Drop the status views (or only `views`) and replay the log into them.
+
+        `progress(done, total)` is called after each page of the log.
+        """
+        from selflearn.projections.service import rebuild_views
+
+        store = self.view_store()
+        with self.store_errors():
+            return rebuild_views(self.app, store, views, progress=progress)
 
     def timeline(self, proposal_id: str) -> tuple[TimelineEntry, ...]:
         """Every event of a proposal and its runs, in order, with its reasons."""
