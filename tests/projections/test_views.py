@@ -36,7 +36,10 @@ def domain_event_classes() -> set[type[Any]]:
                 found.update(
                     value
                     for value in vars(aggregate).values()
-                    if isinstance(value, type) and issubclass(value, Aggregate.Event)
+                    if isinstance(value, type)
+                    and issubclass(value, Aggregate.Event)
+                    # the bases eventsourcing generates in every aggregate are never stored
+                    and value.__name__ not in ("Event", "Created")
                 )
     return found
 
