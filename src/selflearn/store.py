@@ -196,6 +196,11 @@ def check_schema(app: Application[Any], parsed: StoreURL, *, write: bool) -> Non
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (SCHEMA_TABLE,)
             )
         else:
+            if not write:  # a reader needs the events: a missing store is not an empty one
+                events = f'"{parsed.schema}".{SelflearnApplication.name}_events'
+                cursor.execute("SELECT to_regclass(%s) AS name", (events,))
+                if cursor.fetchone()["name"] is None:
+                    raise StoreError(f"no store at {parsed.redacted}: {events} does not exist")
             cursor.execute("SELECT to_regclass(%s) AS name", (table,))
         row = cursor.fetchone()
         version: int | None = None

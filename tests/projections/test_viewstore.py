@@ -15,6 +15,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.tests import persistence as es_persistence
 
 import selflearn as sl
+from selflearn._convert import to_plain
 from selflearn.projections import VIEWS
 from selflearn.projections.runner import catch_up
 from selflearn.projections.viewstore import MemoryViewStore, SQLiteViewStore, ViewRecord
@@ -171,4 +172,37 @@ class TestViewStoreSQLite(ViewStoreBehaviour):
 
 
 class TestViewStorePostgres(ViewStoreBehaviour):
+    backend = "postgres"
+
+
+class ConcurrentCatchUpBehaviour(BackendCase):
+    def test_a_catch_up_overtaken_by_another_reloads_and_finishes(self, h: Harness) -> None:
+        """When another process stores the views further on, a catch-up reloads, never doubles."""
+        for n in range(4):
+            h.approved(f"proposal {n}")
+            h.loop.tick()
+            h.clock.advance(seconds=400)
+        first, second = h.loop, h.reopen()
+        overtaken: list[int] = []
+
+        def overtake(done: int, total: int) -> None:
+            if not overtaken:  # after the first page: the other process catches up to the end
+                overtaken.append(done)
+                catch_up(second.app, second.view_store(), VIEWS)
+
+        folded = catch_up(first.app, first.view_store(), VIEWS, page_size=5, progress=overtake)
+        expected = catch_up(first.app, MemoryViewStore(), VIEWS)
+        assert overtaken
+        assert {k: to_plain(v) for k, v in expected.states.items()} == {
+            k: to_plain(v) for k, v in folded.states.items()
+        }
+        report = first.status()
+        assert {len(h.events())} == {v.events for v in report.store.views.values()}
+
+
+class TestConcurrentCatchUpSQLite(ConcurrentCatchUpBehaviour):
+    backend = "sqlite"
+
+
+class TestConcurrentCatchUpPostgres(ConcurrentCatchUpBehaviour):
     backend = "postgres"
