@@ -74,6 +74,7 @@ class StatusBehaviour(BackendCase):
         ids = scripted(h)
         end, t0 = ids["end"], ids["t0"]
         report = h.loop.status()
+        assert isinstance(report, sl.StatusReport)
         data = report.to_dict()
         assert list(data) == ["at", "as_of", *VIEW_NAMES, "store"]
         assert (end, False) == (report.at, report.as_of)

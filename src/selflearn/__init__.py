@@ -28,6 +28,7 @@ from selflearn.ports import (
     Verifier,
 )
 from selflearn.reports import CycleReport, RunReport, TimelineEntry
+from selflearn.status import StatusReport
 from selflearn.verify import MetricSpec, RuleVerifier
 
 try:
@@ -57,6 +58,7 @@ __all__ = [
     "RunReport",
     "RunView",
     "SelflearnError",
+    "StatusReport",
     "StoreError",
     "TimelineEntry",
     "ValidationError",

@@ -8,7 +8,7 @@ a view names still advance that view's position (the runner sees to that).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, Generic, TypeVar
 
 import attrs
@@ -50,10 +50,6 @@ class View(Generic[S]):
 def hour_of(at: datetime) -> int:
     """The hour bucket of `at`: whole hours since the epoch."""
     return int(at.timestamp()) // HOUR_SECONDS
-
-
-def hour_start(hour: int) -> datetime:
-    return datetime.fromtimestamp(hour * HOUR_SECONDS, UTC)
 
 
 def hours_in_window(hours: Iterable[int], now: datetime, window: timedelta) -> list[int]:
