@@ -1,4 +1,4 @@
-"""The benchmarks of this branch run on a tiny size and print one JSON object each."""
+"""The benchmarks run on a tiny size (`--quick`) and print one JSON object each."""
 
 from __future__ import annotations
 
@@ -48,3 +48,24 @@ def test_p8_migrate_quick(tmp_path: Path) -> None:
     assert 200 == sqlite["rows"]
     assert {"import", "bare_insert", "bare_save_v2"} == set(sqlite["seconds"])
     assert sqlite["ratio_import_vs_bare_insert"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["p2_status", "p3_rebuild"])
+def test_benchmark_runs_quick(name: str, tmp_path: Path) -> None:
+    """`python -m bench.<name> --quick` prints its figures as JSON and saves the same file."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", "--quick", "--results", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert 0 == done.returncode, done.stderr
+    data = json.loads(done.stdout)
+    assert (name, True) == (data["bench"], data["quick"])
+    assert data["events"] >= 5_000
+    assert set(data["bars"])
+    assert all(isinstance(v, bool) for v in data["bars"].values())
+    assert data == json.loads((tmp_path / f"{name}.json").read_text())

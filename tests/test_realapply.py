@@ -188,6 +188,86 @@ class ApplyBehaviour(RealApplyCase):
         assert not (ws / "x.txt").exists()
 
 
+class StatusBehaviour(RealApplyCase):
+    @staticmethod
+    def patches(h: Harness) -> dict[str, object]:
+        guardrail = h.loop.status().to_dict()["execution_guardrail"]
+        return {k: v for k, v in guardrail.items() if "patch" in k or "rollback" in k}
+
+    def test_status_counts_applies_and_rollbacks(self, make: MakeHarness, ws: Path) -> None:
+        """Status shows patches applied, held now, rolled back (by the loop or an operator)."""
+        h = self.real(make, ws)
+        h.approved("bad", patches=(APP_DIFF, README_DIFF))
+        h.loop.tick()  # applied, then a loss restores it
+        h.clock.advance(hours=2)
+        good = h.approved("good", patches=(sl.FileEdit("NEW.txt", None, "new\n"),))
+        h.loop.tick()  # applied and kept
+        assert {
+            "patches_applied_runs": 2,
+            "patches_applied_files": 3,
+            "patches_applied_now": 1,
+            "patches_rolled_back_runs": 1,
+            "patches_rolled_back_by_operator": 0,
+            "patches_restored_after_failure": 0,
+            "patches_checked_runs": 0,
+            "patches_check_conflicts": 0,
+            "rollbacks_blocked": [],
+        } == self.patches(h)
+        h.loop.rollback(h.loop.proposal(good).runs[0].id, reason="operator undo")
+        after = self.patches(h)
+        assert (0, 2, 1) == (
+            after["patches_applied_now"],
+            after["patches_rolled_back_runs"],
+            after["patches_rolled_back_by_operator"],
+        )
+
+    def test_status_names_a_blocked_rollback(self, make: MakeHarness, ws: Path) -> None:
+        """A rollback blocked by a file someone changed is listed until it is finished."""
+        h = self.real(make, ws)
+
+        def meddle(proposal: sl.ProposalView, mode: str) -> sl.ExecutionResult:
+            (ws / "README.md").write_bytes(b"edited by hand\n")
+            return sl.ExecutionResult()
+
+        h.executor.outcomes["bad"] = meddle
+        pid = h.approved("bad", patches=(APP_DIFF, README_DIFF))
+        h.loop.tick()
+        run_id = h.loop.proposal(pid).runs[0].id
+        assert ([run_id], 1) == (
+            self.patches(h)["rollbacks_blocked"],
+            self.patches(h)["patches_applied_now"],
+        )
+        (ws / "README.md").write_bytes(README_V2)
+        h.loop.rollback(run_id, reason="README put back")
+        assert ([], 0) == (
+            self.patches(h)["rollbacks_blocked"],
+            self.patches(h)["patches_applied_now"],
+        )
+
+    def test_status_counts_safe_mode_checks(self, make: MakeHarness, ws: Path) -> None:
+        """Safe-mode runs only check their patches; status counts checks and conflicts."""
+        h = self.real(make, ws, sl.Flags(enable_executor_real_apply=True))
+        h.approved("good", patches=(APP_DIFF,))
+        h.loop.tick()
+        assert (1, 0, 0) == (
+            self.patches(h)["patches_checked_runs"],
+            self.patches(h)["patches_check_conflicts"],
+            self.patches(h)["patches_applied_runs"],
+        )
+
+
+class TestStatusMemory(StatusBehaviour):
+    backend = "memory"
+
+
+class TestStatusSQLite(StatusBehaviour):
+    backend = "sqlite"
+
+
+class TestStatusPostgres(StatusBehaviour):
+    backend = "postgres"
+
+
 class TestApplyMemory(ApplyBehaviour):
     backend = "memory"
 

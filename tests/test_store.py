@@ -151,3 +151,29 @@ def test_clock_must_be_aware() -> None:
     loop = sl.LearningLoop("memory://", flags=sl.Flags(), clock=lambda: datetime(2026, 1, 1))
     with pytest.raises(sl.ConfigError, match="aware"):
         loop.tick()
+
+
+def test_missing_postgres_store_for_readers() -> None:
+    """Opening without create refuses a PostgreSQL schema with no store, and creates nothing."""
+    require_postgres()
+    from tests.conftest import drop_postgres_schema, postgres_schema_url
+
+    schema = "t_no_store_here"
+    drop_postgres_schema(schema)
+    with pytest.raises(sl.StoreError, match=r"no store at .*does not exist"):
+        open_store(postgres_schema_url(schema), create=False)
+
+
+def test_store_stamped_by_a_newer_selflearn(tmp_path: Path) -> None:
+    """A store whose schema stamp is newer than this selflearn is refused, for writers too."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    app, _ = open_store(url)
+    app.close()
+    with sqlite3.connect(tmp_path / "store.db") as conn:
+        assert [("store", 1)] == conn.execute("SELECT * FROM selflearn_schema").fetchall()
+        conn.execute("UPDATE selflearn_schema SET version = 2")
+    for create in (True, False):
+        with pytest.raises(sl.StoreError, match=r"newer selflearn \(store schema v2"):
+            open_store(url, create=create)

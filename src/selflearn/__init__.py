@@ -29,6 +29,7 @@ from selflearn.ports import (
     Verifier,
 )
 from selflearn.reports import CycleReport, RollbackReport, RunReport, TimelineEntry
+from selflearn.status import StatusReport
 from selflearn.verify import MetricSpec, RuleVerifier
 
 try:
@@ -60,6 +61,7 @@ __all__ = [
     "RunReport",
     "RunView",
     "SelflearnError",
+    "StatusReport",
     "StoreError",
     "TimelineEntry",
     "ValidationError",

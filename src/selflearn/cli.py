@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import structlog
 
-from selflearn.config import DEFAULT_STORE
+from selflearn.config import CAPABILITIES, DEFAULT_STORE, Flags, flag_sources
 from selflearn.exceptions import SelflearnError
+from selflearn.projections import VIEW_NAMES
 from selflearn.store import StoreURL
+
+if TYPE_CHECKING:
+    from selflearn.loop import LearningLoop
 
 DEMO_STORE = "sqlite:///data/demo.db"
 
@@ -73,6 +79,205 @@ def cli_errors() -> Iterator[None]:
 def main(verbose: bool) -> None:
     """selflearn: an agent's self-improvement loop under guardrails."""
     configure_logging(verbose)
+
+
+def open_loop(store: str, flags: Flags | None = None) -> LearningLoop:
+    """A loop on an existing store: never creates one, never writes on start-up (no v1 import)."""
+    from selflearn.loop import LearningLoop
+
+    return LearningLoop(store, flags=flags or Flags(), _open_existing=True)
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def parse_as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    """An ISO 8601 time; one without an offset is UTC."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time (for example 2026-01-05T12:00:00Z)"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@main.command()
+@store_option
+@json_option
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="ISO-TIME",
+    callback=parse_as_of,
+    help="The report as it was then (replays the log; a time without offset is UTC).",
+)
+def status(store: str, as_json: bool, as_of: datetime | None) -> None:
+    """Print the status report: rollout, proposal funnel, outcome quality, policy state,
+    execution guardrail, opportunity windows and the store. Writes no event (catching the
+    views up may write their tables)."""
+    from selflearn._render import print_status
+
+    with cli_errors(), open_loop(store) as loop:
+        report = loop.status(as_of=as_of)
+    if as_json:
+        echo_json(report.to_dict())
+    else:
+        print_status(report)
+    for warning in report.store.warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+@main.command()
+@store_option
+@click.option(
+    "--view",
+    "names",
+    multiple=True,
+    type=click.Choice(VIEW_NAMES),
+    help="Rebuild only this view (repeatable); default: every view.",
+)
+def rebuild(store: str, names: tuple[str, ...]) -> None:
+    """Drop the status views and replay the whole log into them, with a progress bar on
+    stderr; then print how many events per second were folded."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with (
+        cli_errors(),
+        open_loop(store) as loop,
+        Progress(console=Console(stderr=True), transient=True) as bar,
+    ):
+        task = bar.add_task("rebuilding views", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = loop.rebuild_views(progress, views=names or None)
+    click.echo(
+        f"rebuilt {', '.join(report.views)}: {report.events} events in "
+        f"{report.seconds:.2f} s ({report.events_per_second:,.0f} events/s)"
+    )
+
+
+@main.command()
+@click.argument("proposal_id")
+@store_option
+@json_option
+def timeline(proposal_id: str, store: str, as_json: bool) -> None:
+    """Print every event of a proposal and its runs, in order, with their reasons."""
+    from selflearn._render import print_timeline
+
+    with cli_errors(), open_loop(store) as loop:
+        entries = loop.timeline(proposal_id)
+    if as_json:
+        echo_json([entry.to_dict() for entry in entries])
+    else:
+        print_timeline(entries)
+
+
+@main.command()
+@store_option
+@json_option
+def flags(store: str, as_json: bool) -> None:
+    """Print the effective flags of this environment, where each comes from (environment,
+    default, or an operator override recorded in the store) and the rollout stage; exit 1
+    on a bad value."""
+    from selflearn._convert import to_plain
+    from selflearn._render import print_flags
+
+    with cli_errors():
+        env_flags = Flags.from_env()
+        parsed = StoreURL.parse(store)
+        overrides: dict[str, Any] = {}
+        if parsed.kind == "sqlite" and parsed.path is not None and not parsed.path.exists():
+            click.echo(f"note: no store at {parsed.redacted}: no overrides applied", err=True)
+        else:
+            with open_loop(store, env_flags) as loop, loop.store_errors():
+                overrides = dict(loop.controls(loop.now()).disabled)
+        effective = env_flags.with_overrides(overrides)
+    sources = flag_sources()
+    rows = {
+        name: (
+            getattr(effective, name),
+            "override" if getattr(env_flags, name) != getattr(effective, name) else source,
+        )
+        for name, source in sources.items()
+    }
+    if as_json:
+        echo_json(
+            {
+                "stage": effective.stage,
+                "flags": {
+                    name: {"variable": name.upper(), "value": to_plain(value), "source": source}
+                    for name, (value, source) in rows.items()
+                },
+                "overrides": to_plain(overrides),
+            }
+        )
+    else:
+        print_flags(effective.stage, rows, overrides)
+
+
+def _override(capability: str, reason: str, store: str, *, disable: bool) -> None:
+    with cli_errors(), open_loop(store) as loop:
+        if disable:
+            loop.disable(capability, reason=reason)
+        else:
+            loop.enable(capability, reason=reason)
+    click.echo(
+        f"{capability}: disabled from the next cycle on"
+        if disable
+        else f"{capability}: override lifted; the flags decide again from the next cycle on"
+    )
+
+
+capability_argument = click.argument("capability", type=click.Choice(CAPABILITIES))
+reason_option = click.option("--reason", required=True, help="Why (recorded with the event).")
+
+
+@main.command()
+@capability_argument
+@reason_option
+@store_option
+def disable(capability: str, reason: str, store: str) -> None:
+    """Switch a capability off (executor, bandit, real-apply, normal-mode) from the next
+    cycle on, whatever the environment says."""
+    _override(capability, reason, store, disable=True)
+
+
+@main.command()
+@capability_argument
+@reason_option
+@store_option
+def enable(capability: str, reason: str, store: str) -> None:
+    """Lift an operator override: the capability is on again only if the flags say so."""
+    _override(capability, reason, store, disable=False)
+
+
+@main.command()
+@click.argument("proposal_id")
+@click.option("--reason", default="approved by operator", show_default=True, help="Why.")
+@store_option
+def approve(proposal_id: str, reason: str, store: str) -> None:
+    """Approve a pending proposal (any risk level) as the operator."""
+    with cli_errors(), open_loop(store, Flags.from_env()) as loop:
+        loop.approve(proposal_id, reason=reason)
+    click.echo(f"approved {proposal_id}")
+
+
+@main.command()
+@click.argument("proposal_id")
+@click.option("--reason", default="rejected by operator", show_default=True, help="Why.")
+@store_option
+def reject(proposal_id: str, reason: str, store: str) -> None:
+    """Reject a pending or approved proposal as the operator."""
+    with cli_errors(), open_loop(store) as loop:
+        loop.reject(proposal_id, reason=reason)
+    click.echo(f"rejected {proposal_id}")
 
 
 @main.command()

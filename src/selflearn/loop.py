@@ -58,7 +58,10 @@ from selflearn.ports import (
     Proposer,
     Verifier,
 )
+from selflearn.projections.runner import Progress
+from selflearn.projections.viewstore import ViewStore, view_store_for
 from selflearn.reports import CycleReport, RollbackReport, TimelineEntry
+from selflearn.status import RebuildReport, StatusReport
 from selflearn.store import is_locked_error, open_store
 from selflearn.verify import RuleVerifier
 
@@ -100,11 +103,10 @@ class LearningLoop:
         policy_families: Mapping[str, Sequence[str]] | None = None,
         include_non_production: bool = False,
         _import_v1: bool = True,
+        _open_existing: bool = False,
     ) -> None:
-        """Open the store; then, unless `_import_v1` is False, import the v1 file (SPEC §11).
-
-        `_import_v1=False` is for read-only commands, which must never write events.
-        """
+        # Private ways in: `_open_existing` (the CLI's) needs the store to exist already and
+        # writes nothing on start-up; `_import_v1=False` skips only the v1 import.
         if flags is None:
             flags = Flags.from_env()
         elif not isinstance(flags, Flags):
@@ -128,10 +130,18 @@ class LearningLoop:
             if store is not None
             else os.environ.get("SELFLEARN_STORE") or flags.selflearn_store
         )
-        self.app, self.url = open_store(url)
+        self.app, self.url = open_store(url, create=not _open_existing)
         self.agenda = Agenda()
         self.log = log.bind(store=self.url.redacted)
-        if _import_v1 and flags.enable_proposal_v2 and flags.selflearn_v1_store:
+        self._view_store: ViewStore | None = None
+        # The one-shot v1 import (SPEC §11) is the only start-up write; a CLI command
+        # (`_open_existing`) never writes events on the side.
+        if (
+            _import_v1
+            and not _open_existing
+            and flags.enable_proposal_v2
+            and flags.selflearn_v1_store
+        ):
             try:
                 self._import_v1_at_start(Path(flags.selflearn_v1_store))
             except BaseException:
@@ -495,6 +505,38 @@ class LearningLoop:
                         proposal_view(proposal, self.flags.verification_retry_interval_seconds)
                     )
         return tuple(views)
+
+    def view_store(self) -> ViewStore:
+        """The store of the status views beside the event store (made on first use).
+
+        It shares the event store's connections, which `close()` closes.
+        """
+        if self._view_store is None:
+            with self.store_errors():
+                self._view_store = view_store_for(self.app.recorder)
+        return self._view_store
+
+    def status(self, as_of: datetime | None = None) -> StatusReport:
+        """The status report (SPEC §10): the views caught up, or the log replayed to `as_of`."""
+        from selflearn.projections.service import status
+
+        now = self.now()
+        store = self.view_store()
+        with self.store_errors():
+            return status(self.app, store, self.url.redacted, now=now, as_of=as_of)
+
+    def rebuild_views(
+        self, progress: Progress | None = None, *, views: Sequence[str] | None = None
+    ) -> RebuildReport:
+        """Drop the status views (or only `views`) and replay the log into them.
+
+        `progress(done, total)` is called after each page of the log.
+        """
+        from selflearn.projections.service import rebuild_views
+
+        store = self.view_store()
+        with self.store_errors():
+            return rebuild_views(self.app, store, views, progress=progress)
 
     def timeline(self, proposal_id: str) -> tuple[TimelineEntry, ...]:
         """Every event of a proposal and its runs, in order, each with its reason in words."""

@@ -1,0 +1,77 @@
+"""P2: `status()` with the views caught up vs the report replayed from the whole log.
+
+    python -m bench.p2_status [--quick] [--events N] [--results DIR]
+
+Builds a SQLite store of N events (1,000,000; 5,000 with --quick), catches the views up
+once, then times `status()` (p50 of 30 calls), the replay-everything report
+(`status(as_of=now)`, which folds the whole log), and `selflearn status --json` as a
+whole process (median of 5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import selflearn as sl
+from bench._store import RESULTS, build_store, emit, median, timed
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.p2_status")
+    parser.add_argument("--quick", action="store_true", help="a tiny store (5,000 events)")
+    parser.add_argument("--events", type=int, default=None)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    events = args.events or (5_000 if args.quick else 1_000_000)
+    calls, replays, processes = (5, 1, 2) if args.quick else (30, 3, 5)
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "p2.db"
+        build_seconds, end = timed(lambda: build_store(path, events))
+        url = f"sqlite:///{path}"
+        with sl.LearningLoop(url, flags=sl.Flags(), clock=lambda: end, _open_existing=True) as loop:
+            first_catch_up, report = timed(loop.status)
+            recorded = report.store.events_recorded
+            status_times = sorted(timed(loop.status)[0] for _ in range(calls))
+            replay_times = [timed(lambda: loop.status(as_of=end))[0] for _ in range(replays)]
+        cli_times = []
+        for _ in range(processes):
+            seconds, done = timed(
+                lambda: subprocess.run(
+                    [sys.executable, "-m", "selflearn", "status", "--json", "--store", url],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+            )
+            json.loads(done.stdout)  # only JSON on stdout
+            cli_times.append(seconds)
+    p50 = median(status_times)
+    replay = median(replay_times)
+    emit(
+        "p2_status",
+        {
+            "events": recorded,
+            "quick": args.quick,
+            "build_seconds": round(build_seconds, 2),
+            "first_catch_up_seconds": round(first_catch_up, 3),
+            "status_p50_ms": round(p50 * 1000, 2),
+            "status_p90_ms": round(status_times[int(0.9 * (len(status_times) - 1))] * 1000, 2),
+            "replay_report_ms": round(replay * 1000, 1),
+            "replay_over_status": round(replay / p50, 1),
+            "cli_status_json_seconds": round(median(cli_times), 3),
+            "bars": {
+                "status_p50_le_50ms": p50 <= 0.050,
+                "cli_status_json_le_1_5s": median(cli_times) <= 1.5,
+            },
+        },
+        args.results,
+    )
+
+
+if __name__ == "__main__":
+    main()
