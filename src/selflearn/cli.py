@@ -312,18 +312,10 @@ def demo(days: int, seed: int, store: str) -> None:
 @json_option
 def rollback(run_id: str, reason: str, store: str, as_json: bool) -> None:
     """Undo a run's real apply: restore its files from the backups, verified by hash."""
-    import json
-
-    from selflearn.loop import LearningLoop
-
-    with cli_errors():
-        parsed = StoreURL.parse(store)
-        if parsed.kind == "sqlite" and parsed.path is not None and not parsed.path.exists():
-            raise click.ClickException(f"no store at {parsed.path}")
-        with LearningLoop(store, _import_v1=False) as loop:
-            report = loop.rollback(run_id, reason=reason)
+    with cli_errors(), open_loop(store) as loop:
+        report = loop.rollback(run_id, reason=reason)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        echo_json(report.to_dict())
         return
     click.echo(f"Rolled back run {report.run_id} (proposal {report.proposal_id}).")
     for entry in report.files:
@@ -379,17 +371,10 @@ def migrate(source: str, dry_run: bool, as_json: bool, store: str) -> None:
 @store_option
 def export(out: str, as_json: bool, store: str) -> None:
     """Write the evidence files outcome_evidence.jsonl and experiment_runs_v2.json."""
-    import json
-
-    from selflearn.loop import LearningLoop
-
-    with cli_errors():
-        if _missing_sqlite_file(store):
-            raise click.ClickException(f"no store at {store}: the file does not exist")
-        with LearningLoop(store, _import_v1=False) as loop:
-            result = loop.export_evidence(out)
+    with cli_errors(), open_loop(store) as loop:
+        result = loop.export_evidence(out)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
+        echo_json(result.to_dict())
         return
     attempts = "attempt" if result.attempts == 1 else "attempts"
     runs = "run" if result.runs == 1 else "runs"
