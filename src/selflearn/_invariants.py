@@ -121,6 +121,8 @@ class _Checker:
         elif isinstance(event, Proposal.RunStarted):
             self.move(position, pid, "executed")
             self.run_started(position, pid, event)
+        elif isinstance(event, Proposal.ApplyIntended):
+            self.apply_intended(position, event)
         elif isinstance(event, Proposal.RunFailed):
             self.move(position, pid, "approved")
             if event.run_id in self.runs:
@@ -157,6 +159,20 @@ class _Checker:
                 problems.append(f"priority {proposed.priority} < {minimum}")
         for problem in problems:
             self.fail("normal_run_allowed", position, f"normal run {event.run_id}: {problem}")
+
+    def apply_intended(self, position: int, event: Any) -> None:
+        """Patches are written only for normal-mode runs, with real apply on, up to the max."""
+        run = self.runs.get(event.run_id)
+        problems = []
+        if not self.flag("enable_executor_real_apply"):
+            problems.append("real apply was off")
+        if run is None or run.mode != "normal":
+            problems.append("the run was not admitted to normal mode")
+        limit = int(self.flag("executor_real_apply_max_patches"))
+        if len(event.patches) > min(limit, event.max_patches):
+            problems.append(f"{len(event.patches)} patches, at most {limit}")
+        for problem in problems:
+            self.fail("real_apply_allowed", position, f"run {event.run_id}: {problem}")
 
     def attempt(self, position: int, event: Any) -> None:
         run = self.runs.get(event.run_id)
