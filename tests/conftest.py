@@ -11,11 +11,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
 import selflearn as sl
+from selflearn.demo import DemoResult, run_demo
 from selflearn.testing import FakeClock, FakeExecutor, FakeProbe
 
 # The library never configures logging; its tests keep only warnings, on stderr.
@@ -174,6 +176,27 @@ def harness_factory(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
         yield make
         for harness in made:
             harness.close()
+
+
+@attrs.frozen
+class DemoRun:
+    """The default demo run once: its narrative, its result, its store and report."""
+
+    lines: list[str]
+    result: DemoResult
+    store: str
+    html: Path
+
+
+@pytest.fixture(scope="session")
+def default_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """`selflearn demo` as `make demo` runs it (7 days, seed 7), on a SQLite store."""
+    directory = tmp_path_factory.mktemp("demo")
+    store = f"sqlite:///{directory / 'demo.db'}"
+    html = directory / "demo.html"
+    lines: list[str] = []
+    result = run_demo(store=store, echo=lines.append, html=html)
+    return DemoRun(lines=lines, result=result, store=store, html=html)
 
 
 class BackendCase:
