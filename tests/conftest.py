@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -66,6 +67,20 @@ def require_postgres() -> None:
         return
     if os.environ.get("CI"):
         pytest.fail(f"CI requires PostgreSQL: {problem}")
+    pytest.skip(problem)
+
+
+def chromium_binary() -> str:
+    """The headless browser for the HTML report's tests: skipped when Chromium is truly
+    absent on a developer machine; in CI (which installs it), a failure instead."""
+    found = os.environ.get("SELFLEARN_TEST_CHROMIUM") or next(
+        filter(None, (shutil.which(name) for name in ("chromium", "chromium-browser"))), None
+    )
+    if found:
+        return found
+    problem = "Chromium is not installed (Debian: apt-get install chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI requires Chromium: {problem}")
     pytest.skip(problem)
 
 
