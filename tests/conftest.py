@@ -205,7 +205,7 @@ class DemoRun:
 
 @pytest.fixture(scope="session")
 def default_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """`selflearn demo` as `make demo` runs it (7 days, seed 7), on a SQLite store."""
+    """`selflearn demo` as `make demo` runs it (its default days and seed), on SQLite."""
     directory = tmp_path_factory.mktemp("demo")
     store = f"sqlite:///{directory / 'demo.db'}"
     html = directory / "demo.html"

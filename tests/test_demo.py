@@ -17,7 +17,7 @@ import selflearn as sl
 from selflearn._demo_host import BY_KIND
 from selflearn._render import status_lines
 from selflearn.cli import main
-from selflearn.demo import run_demo, stage_names
+from selflearn.demo import DEFAULT_DAYS, DEFAULT_SEED, run_demo, stage_names
 from selflearn.events.controls import Controls
 from selflearn.events.guardrail import Guardrail
 from selflearn.events.proposal import Proposal
@@ -199,6 +199,12 @@ def test_the_demo_refuses_a_store_that_holds_events(tmp_path: Path) -> None:
     with pytest.raises(sl.ValidationError, match="the demo needs an empty store"):
         run_demo(store=store, days=1, echo=lambda _: None)
     assert before == len(stored_events(store))
+
+
+def test_the_command_defaults_are_the_demos() -> None:
+    """`selflearn demo` without options runs what `run_demo` runs by default."""
+    defaults = {p.name: p.default for p in main.commands["demo"].params}
+    assert (DEFAULT_DAYS, DEFAULT_SEED) == (defaults["days"], defaults["seed"])
 
 
 def test_demo_rejects_a_bad_store() -> None:

@@ -285,7 +285,7 @@ def reject(proposal_id: str, reason: str, store: str) -> None:
     "--days", type=click.IntRange(1, 60), default=7, show_default=True, help="Simulated days."
 )
 @click.option(
-    "--seed", type=int, default=7, show_default=True, help="Seed of the simulation and the bandit."
+    "--seed", type=int, default=3, show_default=True, help="Seed of the simulation and the bandit."
 )
 @click.option(
     "--store",

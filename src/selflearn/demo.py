@@ -42,7 +42,7 @@ from selflearn.testing import FakeClock
 
 CYCLE: Final = timedelta(minutes=15)
 DEFAULT_DAYS: Final = 7
-DEFAULT_SEED: Final = 7
+DEFAULT_SEED: Final = 3
 DAY: Final = timedelta(days=1)
 
 
@@ -362,4 +362,13 @@ def stage_names() -> Sequence[str]:
     return [plan.name for plan in stage_plans()]
 
 
-__all__ = ["CYCLE", "START", "DemoResult", "run_demo", "stage_names", "stage_plans"]
+__all__ = [
+    "CYCLE",
+    "DEFAULT_DAYS",
+    "DEFAULT_SEED",
+    "START",
+    "DemoResult",
+    "run_demo",
+    "stage_names",
+    "stage_plans",
+]
