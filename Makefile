@@ -32,4 +32,4 @@ demo: $(STAMP)
 	$(BIN)/selflearn demo
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis data/demo.db*
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis data/demo.db* data/demo.html

@@ -5,17 +5,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import structlog
 from hypothesis import HealthCheck, settings
 
 import selflearn as sl
+from selflearn.demo import DemoResult, run_demo
 from selflearn.testing import FakeClock, FakeExecutor, FakeProbe
 
 # The library never configures logging; its tests keep only warnings, on stderr.
@@ -64,6 +67,20 @@ def require_postgres() -> None:
         return
     if os.environ.get("CI"):
         pytest.fail(f"CI requires PostgreSQL: {problem}")
+    pytest.skip(problem)
+
+
+def chromium_binary() -> str:
+    """The headless browser for the HTML report's tests: skipped when Chromium is truly
+    absent on a developer machine; in CI (which installs it), a failure instead."""
+    found = os.environ.get("SELFLEARN_TEST_CHROMIUM") or next(
+        filter(None, (shutil.which(name) for name in ("chromium", "chromium-browser"))), None
+    )
+    if found:
+        return found
+    problem = "Chromium is not installed (Debian: apt-get install chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(f"CI requires Chromium: {problem}")
     pytest.skip(problem)
 
 
@@ -174,6 +191,27 @@ def harness_factory(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
         yield make
         for harness in made:
             harness.close()
+
+
+@attrs.frozen
+class DemoRun:
+    """The default demo run once: its narrative, its result, its store and report."""
+
+    lines: list[str]
+    result: DemoResult
+    store: str
+    html: Path
+
+
+@pytest.fixture(scope="session")
+def default_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """`selflearn demo` as `make demo` runs it (its default days and seed), on SQLite."""
+    directory = tmp_path_factory.mktemp("demo")
+    store = f"sqlite:///{directory / 'demo.db'}"
+    html = directory / "demo.html"
+    lines: list[str] = []
+    result = run_demo(store=store, echo=lines.append, html=html)
+    return DemoRun(lines=lines, result=result, store=store, html=html)
 
 
 class BackendCase:

@@ -282,19 +282,25 @@ def reject(proposal_id: str, reason: str, store: str) -> None:
 
 @main.command()
 @click.option(
-    "--days", type=click.IntRange(1, 60), default=1, show_default=True, help="Simulated days."
+    "--days", type=click.IntRange(1, 60), default=7, show_default=True, help="Simulated days."
 )
 @click.option(
-    "--seed", type=int, default=7, show_default=True, help="Seed of the simulation and the bandit."
+    "--seed", type=int, default=3, show_default=True, help="Seed of the simulation and the bandit."
 )
 @click.option(
     "--store",
     default=DEMO_STORE,
     show_default=True,
-    help="Where the demo records its events; a SQLite file here is replaced on each run.",
+    help="Where the demo records its events (an empty store); a SQLite file here is replaced.",
 )
-def demo(days: int, seed: int, store: str) -> None:
-    """Run a simulated host through simulated days and print what each cycle did."""
+@click.option(
+    "--html",
+    "html",
+    metavar="PATH",
+    help="Where to write the HTML report [default: beside a SQLite store, else data/demo.html].",
+)
+def demo(days: int, seed: int, store: str, html: str | None) -> None:
+    """Walk a simulated host through every rollout stage, then print the status."""
     from selflearn.demo import run_demo
 
     with cli_errors():
@@ -302,7 +308,13 @@ def demo(days: int, seed: int, store: str) -> None:
         if parsed.kind == "sqlite" and parsed.path is not None:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{parsed.path}{suffix}").unlink(missing_ok=True)
-        run_demo(store=store, days=days, seed=seed, echo=click.echo)
+        if html is None:
+            html = str(
+                parsed.path.with_suffix(".html")
+                if parsed.kind == "sqlite" and parsed.path is not None
+                else Path("data", "demo.html")
+            )
+        run_demo(store=store, days=days, seed=seed, echo=click.echo, html=html)
 
 
 @main.command()

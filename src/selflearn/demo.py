@@ -1,165 +1,374 @@
-"""A simulated host agent, to watch the loop work: `selflearn demo` / `make demo`.
+"""`selflearn demo`: a simulated host walked through every rollout stage of the runbook.
 
-The host has hidden true effects per kind of change: some improve its metrics, some hurt
-them, most do nothing measurable. It reports recurring learning events, executes
-proposals, and measures noisy metrics scoped to the proposal being verified. The whole
-run is driven by a simulated clock, so a day takes a second or two.
+An operator starts the host in shadow and, stage by stage, restarts it with the flags of
+the next one — safe canary, expanded safe, normal canary, real apply — saying why from
+what the previous stage showed. The host (`_demo_host`) reports recurring learning
+events and has hidden true effects per kind of change. Everything runs on a `FakeClock`
+and seeded generators, and every id derives from them, so the same seed prints the same
+story. At the end the operator rolls back the changes kept on no evidence, the status
+report is printed and a self-contained HTML report is written.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+import tempfile
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Final
 
 import attrs
 
+from selflearn._demo_host import CHANGES, CONFIG_FILE, SimulatedHost, reports
+from selflearn._demo_story import (
+    START,
+    Tally,
+    flag_changes,
+    operator_reason,
+    run_line,
+    stage_summary,
+    when,
+)
+from selflearn._render import status_lines
 from selflearn.config import Flags
+from selflearn.exceptions import IllegalTransition, ValidationError
 from selflearn.loop import LearningLoop
-from selflearn.ports import ExecutionResult, Metrics, ProposalView
-from selflearn.reports import CycleReport, RunReport
+from selflearn.report_html import DaySnapshot, ReportData, StageSpan, write_report
+from selflearn.reports import RunReport
+from selflearn.status import StatusReport
+from selflearn.store import StoreURL
 from selflearn.testing import FakeClock
 
-START: Final = datetime(2026, 1, 5, tzinfo=UTC)
-CYCLE: Final = timedelta(minutes=30)
-
-# event type → (source, hidden effect on the metrics when the change is applied)
-KINDS: Final = {
-    "tool_timeout": ("tool_monitor", {"avg_duration_ms": -180.0, "health_score": 1.3}),
-    "retry_storm": ("tool_monitor", {"total_errors": -1.0, "health_score": 1.1}),
-    "prompt_drift": ("eval_harness", {"health_score": -2.6, "success_rate": -0.03}),
-    "cache_miss": ("cache_stats", {}),
-    "slow_parse": ("profiler", {}),
-    "noisy_alert": ("pager", {}),
-}
-BASE_METRICS: Final = {
-    "health_score": 80.0,
-    "avg_duration_ms": 900.0,
-    "total_errors": 4.0,
-    "success_rate": 0.9,
-}
+CYCLE: Final = timedelta(minutes=15)
+DEFAULT_DAYS: Final = 7
+DEFAULT_SEED: Final = 3
+DAY: Final = timedelta(days=1)
 
 
-@attrs.define
-class SimulatedHost:
-    """The host: its true metrics, the changes it applied, and its noisy probe."""
+@attrs.frozen
+class StagePlan:
+    """A rollout stage of the runbook: its flags and its share of the simulated days."""
 
-    rng: random.Random
-    applied: dict[str, dict[str, float]] = attrs.Factory(dict)
+    name: str
+    title: str
+    weight: int
+    flags: Flags
 
-    def effect_of(self, proposal: ProposalView) -> dict[str, float]:
-        kind = str(proposal.metadata.get("event_type", ""))
-        return dict(KINDS.get(kind, ("", {}))[1])
 
-    def execute(self, proposal: ProposalView, mode: str) -> ExecutionResult:
-        effect = self.effect_of(proposal)
-        self.applied[proposal.id] = effect
-        cost = 0.002 if mode == "safe" else 0.01
-        return ExecutionResult(
-            status="completed" if effect else "no_changes",
-            cost_usd=cost,
-            duration_ms=self.rng.uniform(200, 900),
+def stage_plans() -> tuple[StagePlan, ...]:
+    """The runbook's five stages, each with the flags an operator sets for it."""
+    base = Flags(selflearn_v1_store="")  # the demo imports no v1 file
+    normal = attrs.evolve(base, execution_mode_default="normal")
+    return (
+        StagePlan("shadow", "Shadow", 1, attrs.evolve(base, enable_experiment_executor=False)),
+        StagePlan("safe-canary", "Safe canary", 1, attrs.evolve(base, executor_canary_percent=25)),
+        StagePlan("expanded-safe", "Expanded safe", 1, base),
+        StagePlan("normal-canary", "Controlled normal canary", 2, normal),
+        StagePlan(
+            "real-apply", "Real apply", 2, attrs.evolve(normal, enable_executor_real_apply=True)
+        ),
+    )
+
+
+@attrs.frozen
+class DemoResult:
+    """What a demo run produced: the final status, the HTML report's data and its path."""
+
+    status: StatusReport
+    report: ReportData
+    html: Path | None
+
+
+class Demo:
+    """One demo run: the host, the clock, the loop of the current stage, the narrative."""
+
+    def __init__(
+        self, store: str, *, days: int, seed: int, workspace: Path, echo: Callable[[str], None]
+    ) -> None:
+        if days < 1:
+            raise ValidationError(f"days={days!r}: expected at least 1")
+        self.store, self.days, self.seed, self.echo = store, days, seed, echo
+        self.clock = FakeClock(START)
+        self.events_rng = random.Random(seed)
+        self.plans = stage_plans()
+        self.host = SimulatedHost.start(
+            workspace, seed + 1, self.plans[0].flags.proposal_v2_create_threshold
         )
+        self.loop: LearningLoop | None = None
+        self.tally = Tally()
+        self.snapshots: list[DaySnapshot] = []
+        self.spans: list[StageSpan] = []
+        #: Runs whose patches are in the settings file: run id → (proposal id, title).
+        self.kept: dict[str, tuple[str, str]] = {}
+        self.first_run_shown = False
 
-    def measure(self, proposal: ProposalView) -> Metrics:
-        """Metrics scoped to `proposal`: the base plus its effect if it ran, with noise."""
-        effect = self.applied.get(proposal.id, {})
-        noise = {
-            "health_score": 0.15,
-            "avg_duration_ms": 15.0,
-            "total_errors": 0.0,
-            "success_rate": 0.002,
-        }
-        return {
-            name: round(value + effect.get(name, 0.0) + self.rng.gauss(0.0, noise[name]), 4)
-            for name, value in BASE_METRICS.items()
-        }
+    # -- the loop, restarted per stage ----------------------------------------------------
 
+    def restart(self, index: int) -> LearningLoop:
+        """Start the host with the stage's flags: a new loop on the same store."""
+        plan = self.plans[index]
+        previous = self.loop
+        loop = LearningLoop(
+            self.store,
+            flags=plan.flags,
+            executor=self.host,
+            probe=self.host,
+            proposer=self.host,
+            workspace=self.host.root,
+            clock=self.clock,
+            seed=self.seed * 1000 + index,
+        )
+        if previous is not None:
+            if loop.url.kind == "memory":
+                # A memory store lives in its process: the simulated restart keeps it.
+                loop.app.close()
+                loop.app = previous.app
+            else:
+                previous.close()
+        else:
+            recorded = loop.app.recorder.max_notification_id() or 0
+            if recorded:
+                loop.close()
+                raise ValidationError(
+                    f"the demo needs an empty store; {loop.url.redacted} holds {recorded} events"
+                )
+        self.loop = loop
+        return loop
 
-def observations(
-    rng: random.Random, day: int, hour: int
-) -> Iterator[tuple[str, str, str, dict[str, float]]]:
-    """The learning events the host reports in one hour (recurring kinds, varied content)."""
-    for kind, (source, effect) in KINDS.items():
-        if rng.random() < 0.12:
-            strong = bool(effect) and rng.random() < 0.8
-            scores = {
-                "novelty": rng.uniform(0.85, 0.95) if strong else rng.uniform(0.3, 0.8),
-                "value": rng.uniform(0.88, 0.98) if strong else rng.uniform(0.3, 0.8),
-                "risk": rng.uniform(0.02, 0.12) if strong else rng.uniform(0.1, 0.6),
-                "confidence": rng.uniform(0.85, 0.95) if strong else rng.uniform(0.4, 0.8),
-            }
-            yield source, kind, f"{kind.replace('_', ' ')} seen on day {day} at {hour:02d}h", scores
+    # -- the run ------------------------------------------------------------------------
 
+    def run(self) -> DemoResult:
+        cycles = int(self.days * DAY / CYCLE)
+        total = sum(p.weight for p in self.plans)
+        bounds, acc = [], 0
+        for plan in self.plans:
+            acc += plan.weight
+            bounds.append(round(cycles * acc / total))
+        self.echo(
+            f"selflearn demo · seed {self.seed} · {self.days} simulated day(s), a cycle every "
+            f"{int(CYCLE.total_seconds() // 60)} min · store {StoreURL.parse(self.store).redacted}"
+        )
+        self.echo(
+            f"The host: an agent tuned by {CONFIG_FILE}; {len(CHANGES)} kinds of change to it, "
+            f"of which {sum(c.truth == 'helps' for c in CHANGES)} help, "
+            f"{sum(c.truth == 'hurts' for c in CHANGES)} hurt and "
+            f"{sum(c.truth == 'no effect' for c in CHANGES)} do nothing measurable. "
+            "The loop is not told which."
+        )
+        stage, start = -1, 0
+        try:
+            for n in range(cycles):
+                self.clock.set(START + n * CYCLE)
+                if stage < 0 or n >= bounds[stage]:
+                    if stage >= 0:
+                        self.end_stage(stage, start, n)
+                    stage, start = stage + 1, n
+                    self.begin_stage(stage)
+                self.cycle()
+                if ((n + 1) * CYCLE) % DAY == timedelta(0) or n + 1 == cycles:
+                    self.clock.set(START + (n + 1) * CYCLE)
+                    self.snapshot()
+            self.end_stage(stage, start, cycles)
+            self.review()
+            assert self.loop is not None
+            status = self.loop.status()
+        finally:
+            if self.loop is not None:
+                self.loop.close()
+        self.snapshots[-1] = attrs.evolve(self.snapshots[-1], status=status)
+        self.echo("")
+        for line in status_lines(status):
+            self.echo(line)
+        data = ReportData(
+            title=f"selflearn demo · seed {self.seed} · {self.days} simulated day(s)",
+            status=status,
+            days=tuple(self.snapshots),
+            stages=tuple(self.spans),
+        )
+        return DemoResult(status=status, report=data, html=None)
 
-def describe(run: RunReport) -> str:
-    verdict = ""
-    if run.verdict:
-        verdict = f" → {run.verdict} {run.confidence:.2f}" if run.confidence is not None else ""
-        if run.pending_recheck:
-            verdict += " (pending recheck)"
-        elif run.exhausted:
-            verdict += " (retries exhausted)"
-    if run.error:
-        verdict = f" → failed: {run.error}"
-    if run.mode == "normal" and run.verdict == "loss" and run.converged:
-        verdict += "; the guardrail starts a cooldown"
-    return f"{run.kind} {run.run_id[:8]} {run.mode} ({run.mode_reason}){verdict}"
+    def begin_stage(self, index: int) -> None:
+        plan = self.plans[index]
+        previous = self.plans[index - 1].flags if index else None
+        self.echo("")
+        self.echo(
+            f"━━ Stage {index + 1} of {len(self.plans)} · {plan.title} ({plan.name}) · "
+            f"from {when(self.clock())}"
+        )
+        verb = "restarts the host with" if index else "starts the host with"
+        self.echo(f"operator {verb} {' '.join(flag_changes(previous, plan.flags))}")
+        self.echo(f"  why: {operator_reason(index, self.tally, plan.flags)}")
+        self.restart(index)
+        self.tally = Tally()
+        self.first_run_shown = False
 
+    def end_stage(self, index: int, start: int, end: int) -> None:
+        self.spans.append(
+            StageSpan(
+                name=self.plans[index].name,
+                title=self.plans[index].title,
+                start=START + start * CYCLE,
+                end=START + end * CYCLE,
+            )
+        )
+        for line in stage_summary(self.tally):
+            self.echo(line)
 
-def summary(report: CycleReport) -> str:
-    counts = [
-        f"{name} {getattr(report, name)}"
-        for name in ("created", "approved", "executed", "verified", "retry_attempted")
-        if getattr(report, name)
-    ]
-    if report.synthetic_opened:
-        counts.append("synthetic opportunity opened")
-    return " · ".join(counts) if counts else "idle"
+    # -- one cycle ----------------------------------------------------------------------
+
+    def cycle(self) -> None:
+        loop = self.loop
+        assert loop is not None
+        now = self.clock()
+        for report in reports(self.events_rng, when(now), CYCLE / timedelta(hours=1)):
+            recorded = loop.record_event(
+                report.source,
+                report.event_type,
+                report.content,
+                novelty=report.novelty,
+                value=report.value,
+                risk=report.risk,
+                confidence=report.confidence,
+            )
+            self.tally.events += recorded is not None
+        cycle = loop.tick()
+        self.tally.add(cycle)
+        for row in cycle.runs:
+            self.narrate(row, now)
+
+    def narrate(self, row: RunReport, now: datetime) -> None:
+        loop = self.loop
+        assert loop is not None
+        files = self.patch_events(row, now)
+        notable = (
+            row.mode == "normal"
+            or row.mode_reason == "cooldown_active"
+            or row.error is not None
+            or row.kind == "interrupted"
+            or files
+            or (row.kind == "execution" and not self.first_run_shown)
+        )
+        if row.kind == "recheck" and not (row.mode == "normal" and row.converged) and not files:
+            notable = False
+        if row.kind == "execution":
+            self.first_run_shown = True
+        if not notable:
+            return
+        view = loop.proposal(row.proposal_id)
+        self.echo(run_line(row, view, when(now)))
+        for line in files:
+            self.echo(f"      {line}")
+
+    def patch_events(self, row: RunReport, now: datetime) -> list[str]:
+        """What real apply and the guardrail did to this run in this cycle, in words."""
+        loop = self.loop
+        assert loop is not None
+        if row.mode != "normal" and not self.plans_real_apply():
+            return []
+        lines: list[str] = []
+        for entry in loop.timeline(row.proposal_id):
+            if entry.at != now or entry.detail.get("run_id") not in (None, row.run_id):
+                continue
+            d = entry.detail
+            if entry.kind == "PatchesApplied":
+                self.tally.applied += 1
+                self.kept[row.run_id] = (row.proposal_id, loop.proposal(row.proposal_id).title)
+                lines.append(f"patch applied to {CONFIG_FILE} (backup kept under .selflearn/)")
+            elif entry.kind == "PatchesRolledBack":
+                self.tally.rolled_back += 1
+                self.kept.pop(row.run_id, None)
+                lines.append(f"{CONFIG_FILE} restored from the backup: {d.get('reason')}")
+            elif entry.kind == "RunConverged" and d.get("cooldown_until"):
+                self.tally.cooldowns += 1
+                until = datetime.fromisoformat(str(d["cooldown_until"]))
+                lines.append(
+                    f"guardrail: loss in normal mode → cooldown until {when(until)}; "
+                    "every run decided before then is safe"
+                )
+        return lines
+
+    def plans_real_apply(self) -> bool:
+        assert self.loop is not None
+        return self.loop.flags.enable_executor_real_apply
+
+    # -- the end ------------------------------------------------------------------------
+
+    def snapshot(self) -> None:
+        assert self.loop is not None
+        now = self.clock()
+        self.snapshots.append(DaySnapshot(at=now, status=self.loop.status()))
+
+    def review(self) -> None:
+        """The operator's review: roll back the kept changes that showed no evidence.
+
+        Newest first, since each rollback restores the file as it was before that apply;
+        the review stops at the first change worth keeping.
+        """
+        loop = self.loop
+        assert loop is not None
+        self.echo("")
+        self.echo(f"━━ Review · {when(self.clock())}")
+        rolled = 0
+        for run_id, (pid, title) in reversed(list(self.kept.items())):
+            run = next(r for r in loop.proposal(pid).runs if r.id == run_id)
+            if run.verdict != "inconclusive":
+                self.echo(
+                    f"operator keeps run {run_id[:8]} “{title}”: "
+                    f"{run.verdict or 'still being verified'}"
+                )
+                break
+            reason = "verdict inconclusive: no measurable effect, not worth keeping"
+            try:
+                loop.rollback(run_id, reason=reason)
+            except IllegalTransition as exc:
+                self.echo(f"operator cannot roll back run {run_id[:8]}: {exc}")
+                break
+            rolled += 1
+            self.kept.pop(run_id)
+            self.echo(
+                f"operator: selflearn rollback {run_id[:8]} “{title}” — {reason}; "
+                f"{CONFIG_FILE} restored, verified by hash"
+            )
+        if not rolled and not self.kept:
+            self.echo("operator: no applied change to review")
+        changed = self.host.changed_settings()
+        summary = ", ".join(f"{k} {old} → {new}" for k, old, new in changed) or "none"
+        self.echo(f"{CONFIG_FILE} now differs from the start in: {summary}")
 
 
 def run_demo(
-    *, store: str, days: int = 1, seed: int = 7, echo: Callable[[str], None] = print
-) -> LearningLoop:
-    """Run the simulated host for `days` simulated days on `store`; return the (closed) loop."""
-    rng = random.Random(seed)
-    host = SimulatedHost(rng=random.Random(seed + 1))
-    clock = FakeClock(START)
-    flags = Flags(
-        execution_mode_default="normal",
-        normal_mode_allowed_risk=frozenset({"low"}),
-        normal_mode_max_per_hour=1,
-    )
-    loop = LearningLoop(store, flags=flags, executor=host, probe=host, clock=clock, seed=seed)
-    with loop:
-        echo(f"selflearn demo: {days} simulated day(s), seed {seed}, store {loop.url.redacted}")
-        echo(f"rollout stage: {flags.stage}; a cycle every {int(CYCLE.total_seconds() // 60)} min")
-        cycles = int(timedelta(days=days) / CYCLE)
-        for n in range(cycles):
-            now = clock()
-            day = (now - START).days + 1
-            if now.minute == 0:
-                for source, kind, content, scores in observations(rng, day, now.hour):
-                    loop.record_event(
-                        source,
-                        kind,
-                        content,
-                        novelty=scores["novelty"],
-                        value=scores["value"],
-                        risk=scores["risk"],
-                        confidence=scores["confidence"],
-                    )
-            report = loop.tick()
-            echo(f"day {day} {now:%H:%M}  {summary(report)}")
-            for run in report.runs:
-                echo(f"            {describe(run)}")
-            if n < cycles - 1:
-                clock.advance(CYCLE)
-        verdicts = [p.verdict for p in loop.proposals() if p.verdict]
-        echo(
-            f"done: {len(loop.proposals())} proposals, "
-            f"{verdicts.count('win')} wins, {verdicts.count('loss')} losses, "
-            f"{verdicts.count('inconclusive')} inconclusive"
-        )
-    return loop
+    *,
+    store: str,
+    days: int = DEFAULT_DAYS,
+    seed: int = DEFAULT_SEED,
+    echo: Callable[[str], None] = print,
+    html: str | Path | None = None,
+) -> DemoResult:
+    """Run the simulated host for `days` simulated days on `store` (which must be empty),
+    printing the narrative and the final status with `echo`; write the HTML report to
+    `html` when given."""
+    with tempfile.TemporaryDirectory(prefix="selflearn-demo-") as workspace:
+        result = Demo(store, days=days, seed=seed, workspace=Path(workspace), echo=echo).run()
+    if html is None:
+        return result
+    path = write_report(Path(html), result.report)
+    echo("")
+    echo(f"HTML report written to {html}")
+    return attrs.evolve(result, html=path)
+
+
+def stage_names() -> Sequence[str]:
+    return [plan.name for plan in stage_plans()]
+
+
+__all__ = [
+    "CYCLE",
+    "DEFAULT_DAYS",
+    "DEFAULT_SEED",
+    "START",
+    "DemoResult",
+    "run_demo",
+    "stage_names",
+    "stage_plans",
+]
