@@ -68,8 +68,17 @@ PLACEHOLDERS = {
     "RUN_ID": "57c9809b-ad65-5a22-83d5-8ac727682ba2",
     "SELFLEARN_STORE": "sqlite:///data/selflearn.db",
 }
-#: The environment a doc's command starts from: none of the flags, no store, no width.
-UNSET = ("SELFLEARN_STORE", "COLUMNS", "LINES", *(f.name.upper() for f in attrs.fields(Flags)))
+#: The environment a doc's command starts from: none of the flags, no store, a plain
+#: terminal of the default width.
+UNSET = (
+    "SELFLEARN_STORE",
+    "COLUMNS",
+    "LINES",
+    "FORCE_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    *(f.name.upper() for f in attrs.fields(Flags)),
+)
 
 
 # -- reading the docs --------------------------------------------------------------------
@@ -262,6 +271,7 @@ def check_synopsis(text: str) -> None:
 
 # -- matching output -----------------------------------------------------------------------
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[+-]\d\d:\d\d|Z)?")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DIGEST = re.compile(r"\b[0-9a-f]{12,64}\b")
@@ -270,8 +280,8 @@ NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 
 def shape(line: str) -> str:
     """A line of output with what varies between runs masked: times, ids, digests, numbers,
-    the length of bars, and runs of spaces."""
-    line = TIME.sub("<time>", line)
+    the length of bars, runs of spaces, and terminal colours."""
+    line = TIME.sub("<time>", ANSI.sub("", line))
     line = UUID.sub("<id>", line)
     line = DIGEST.sub("<hex>", line)
     line = NUMBER.sub("<n>", line.replace("█", ""))
@@ -453,6 +463,7 @@ def test_output_matching_can_fail() -> None:
     actual = ["  cooldown none · normal successes 2", "  patches: applied in 1 runs"]
     assert [] == missing_lines(["  cooldown none · normal successes 5", "…"], actual)
     assert ["cooldown until"] == missing_lines(["cooldown until"], actual)
+    assert [] == missing_lines(["Rollout"], ["\x1b[1mRollout\x1b[0m"])
     assert ["  cooldown none · normal successes 2"] == missing_lines(
         ["  patches: applied in 1 runs", "  cooldown none · normal successes 2"], actual
     )
