@@ -13,7 +13,7 @@ import pytest
 import selflearn as sl
 from selflearn.testing import FakeClock, check_history
 from tests.conftest import store_url_for
-from tests.workers import cycling_worker, race_tick
+from tests.workers import cycling_worker, race_status, race_tick
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -80,6 +80,18 @@ def test_processes_opening_a_fresh_store_at_once(backend: str, tmp_path: Path) -
             reports = spawn(race_tick, [(url, at, {})] * 4, barrier_parties=4)
             assert 4 == len(reports)
             assert 1 == len(of_kind(history(url), "Controls.FlagsRecorded"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_processes_reading_the_status_of_a_fresh_store_at_once(
+    backend: str, tmp_path: Path
+) -> None:
+    """Six processes asking a fresh store for its status at once all get it: the view tables
+    are made once, whoever comes first."""
+    for round_ in range(4):
+        with store_url_for(backend, tmp_path / f"s{round_}") as url:
+            assert [0] * 6 == spawn(race_status, [(url,)] * 6, barrier_parties=6)
 
 
 @pytest.mark.slow

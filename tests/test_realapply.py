@@ -154,6 +154,9 @@ class ApplyBehaviour(RealApplyCase):
         assert not (ws / "NEW.txt").exists()
         (event,) = h.events("Proposal.PatchesRolledBack")
         assert ("operator", "incident 7") == (event.actor, event.reason)
+        told = {e.kind: e.summary for e in h.loop.timeline(pid)}
+        assert f"{APP} ({sha(APP_V1)[:12]} → {sha(APP_V2)[:12]})" in told["PatchesApplied"]
+        assert "rolled back by operator: incident 7" in told["PatchesRolledBack"]
         with pytest.raises(sl.IllegalTransition, match="already rolled back"):
             h.loop.rollback(run_id, reason="again")
         with pytest.raises(sl.NotFound):

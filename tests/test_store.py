@@ -144,6 +144,33 @@ def test_postgres_schema_is_created(tmp_path: Path) -> None:
         drop_postgres_schema(schema)
 
 
+def test_postgres_schema_made_by_an_administrator(tmp_path: Path) -> None:
+    """A role that may not create schemas in the database (PostgreSQL's default for a role
+    that does not own it) uses the schema an administrator made for it."""
+    require_postgres()
+    import uuid
+
+    import psycopg
+
+    from selflearn.store import postgres_conninfo
+    from tests.conftest import POSTGRES_URL, drop_postgres_schema
+
+    admin = StoreURL.parse(POSTGRES_URL)
+    role, schema = f"t_role_{uuid.uuid4().hex[:12]}", f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(autocommit=True, **postgres_conninfo(admin)) as c:
+        c.execute(f"CREATE ROLE \"{role}\" LOGIN PASSWORD 'secret'")
+        c.execute(f'CREATE SCHEMA "{schema}" AUTHORIZATION "{role}"')
+    url = f"postgresql://{role}:secret@{admin.host}:{admin.port}/{admin.dbname}?schema={schema}"
+    try:
+        with sl.LearningLoop(url, flags=sl.Flags(), clock=FakeClock()) as loop:
+            loop.tick()
+            assert 1 == loop.status().opportunity_windows.cycles
+    finally:
+        drop_postgres_schema(schema)
+        with psycopg.connect(autocommit=True, **postgres_conninfo(admin)) as c:
+            c.execute(f'DROP ROLE "{role}"')
+
+
 def test_clock_must_be_aware() -> None:
     """A clock returning a naive time is a ConfigError at the first use."""
     from datetime import datetime

@@ -187,3 +187,26 @@ def test_a_migrated_proposal(harness_factory: MakeHarness, tmp_path: Path) -> No
         "'applied' → verified; score 7.5 → priority 0.9375, risk medium (SPEC §11); "
         "created 2025-01-02T03:04:05+00:00"
     ) == entry.summary
+
+
+def test_every_event_a_timeline_shows_has_a_summary_of_its_own() -> None:
+    """Each event of a proposal, and the guardrail's admission, is told in words of its own:
+    a new event class fails here until the timeline can say what it records."""
+    from eventsourcing.domain import Aggregate
+
+    from selflearn._timeline import summary
+    from selflearn.events.guardrail import Guardrail
+    from selflearn.events.proposal import Proposal
+
+    shown = [
+        value
+        for value in vars(Proposal).values()
+        if isinstance(value, type)
+        and issubclass(value, Aggregate.Event)
+        and value.__name__ not in ("Event", "Created")
+    ]
+    assert len(shown) >= 16
+    generic = summary.dispatch(object)
+    assert [] == [
+        cls.__name__ for cls in [*shown, Guardrail.Admitted] if summary.dispatch(cls) is generic
+    ]

@@ -49,6 +49,17 @@ def race_tick(url: str, at: str, flags: dict[str, Any], barrier: Any, out: Any) 
         out.put(("error", f"{type(exc).__name__}: {exc}"))
 
 
+def race_status(url: str, barrier: Any, out: Any) -> None:
+    """Open the store, wait for the others, read the status (its views made on first use)."""
+    try:
+        with sl.LearningLoop(url, flags=sl.Flags(selflearn_v1_store="")) as loop:
+            barrier.wait(timeout=60)
+            report = loop.status()
+        out.put(("ok", report.store.events_recorded))
+    except BaseException as exc:  # report everything to the parent
+        out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
 class CountingApp:
     """Counts the events a process saved, by wrapping its application's `save`."""
 

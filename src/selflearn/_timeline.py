@@ -188,6 +188,91 @@ def _(event: Proposal.RunConverged) -> str:
     return text
 
 
+def _files(files: Iterable[Mapping[str, Any]]) -> str:
+    """Each file with its pre-image and post-image hashes, shortened."""
+    return ", ".join(
+        f"{f.get('path')} ({_short(f.get('before_sha256'))} → {_short(f.get('after_sha256'))})"
+        for f in files
+    )
+
+
+def _short(digest: object) -> str:
+    return "new file" if digest is None else str(digest)[:12]
+
+
+def _paths(paths: Iterable[str]) -> str:
+    return ", ".join(paths) or "none"
+
+
+@summary.register
+def _(event: Proposal.PatchesChecked) -> str:
+    found = {
+        "clean": "they would apply cleanly",
+        "conflict": f"they would not apply: {event.error}",
+        "unchecked": f"not checked: {event.error}",
+    }.get(event.outcome, f"{event.outcome}: {event.error}")
+    return (
+        f"the {event.checked} patch(es) of run {event.run_id} were only checked, never "
+        f"written ({event.reason}): {found}"
+    )
+
+
+@summary.register
+def _(event: Proposal.ApplyIntended) -> str:
+    text = (
+        f"run {event.run_id} is about to write {len(event.files)} file(s) in "
+        f"{event.workspace.get('root')}, each backed up first: {_files(event.files)}"
+    )
+    if event.skipped:
+        text += (
+            f"; patch(es) {', '.join(map(str, event.skipped))} skipped, beyond "
+            f"EXECUTOR_REAL_APPLY_MAX_PATCHES={event.max_patches}"
+        )
+    return text
+
+
+@summary.register
+def _(event: Proposal.PatchesApplied) -> str:
+    return (
+        f"run {event.run_id} wrote its patches; each file read back at its post-image: "
+        f"{_files(event.files)}"
+    )
+
+
+@summary.register
+def _(event: Proposal.ApplyAbandoned) -> str:
+    return (
+        f"applying the patches of run {event.run_id} failed ({event.error}); the files "
+        f"already written were restored from their backups: {_paths(event.restored)}"
+    )
+
+
+@summary.register
+def _(event: Proposal.ApplyReconciled) -> str:
+    return (
+        f"run {event.run_id} had recorded its intent to write but no outcome (a crash); "
+        f"the file hashes say the patches were {event.found.replace('_', ' ')}; restored "
+        f"from their backups: {_paths(event.restored)}"
+    )
+
+
+@summary.register
+def _(event: Proposal.PatchesRolledBack) -> str:
+    return (
+        f"the patches of run {event.run_id} were rolled back by {event.actor}: {event.reason};"
+        f" restored from their backups and verified by hash: {_paths(event.restored)}"
+    )
+
+
+@summary.register
+def _(event: Proposal.RollbackBlocked) -> str:
+    return (
+        f"the rollback of run {event.run_id} by {event.actor} ({event.reason}) stopped at "
+        f"{event.path}: {event.error}; nothing else was overwritten (restored before it "
+        f"stopped: {_paths(event.restored)}); an operator finishes it with `selflearn rollback`"
+    )
+
+
 @summary.register
 def _(event: Guardrail.Admitted) -> str:
     return (

@@ -62,7 +62,7 @@ from selflearn.projections.runner import Progress
 from selflearn.projections.viewstore import ViewStore, view_store_for
 from selflearn.reports import CycleReport, RollbackReport, TimelineEntry
 from selflearn.status import RebuildReport, StatusReport
-from selflearn.store import is_locked_error, open_store
+from selflearn.store import is_locked_error, open_store, postgres_lock
 from selflearn.verify import RuleVerifier
 
 log = structlog.get_logger(__name__)
@@ -512,9 +512,16 @@ class LearningLoop:
         It shares the event store's connections, which `close()` closes.
         """
         if self._view_store is None:
-            with self.store_errors():
+            with self.store_errors(), self._table_creation():
                 self._view_store = view_store_for(self.app.recorder)
         return self._view_store
+
+    def _table_creation(self) -> contextlib.AbstractContextManager[object]:
+        """On PostgreSQL, the advisory lock under which processes take turns creating tables
+        (concurrent CREATE TABLE fails there); elsewhere, nothing."""
+        if self.url.kind == "postgresql":
+            return postgres_lock(self.url, "schema")
+        return contextlib.nullcontext()
 
     def status(self, as_of: datetime | None = None) -> StatusReport:
         """The status report (SPEC §10): the views caught up, or the log replayed to `as_of`."""

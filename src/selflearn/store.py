@@ -413,7 +413,14 @@ def _open_postgres(parsed: StoreURL, *, create: bool) -> SelflearnApplication:
     # Concurrent CREATE TABLE / CREATE OR REPLACE FUNCTION fail intermittently in
     # PostgreSQL; an advisory lock makes processes that start together take turns.
     with postgres_lock(parsed, "schema") as conn:
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{parsed.schema}"')
+        # Only a missing schema is created: CREATE SCHEMA IF NOT EXISTS needs the right to
+        # create schemas in the database even when the schema exists, and a role given a
+        # schema by an administrator usually lacks it.
+        found = conn.execute(
+            "SELECT 1 FROM pg_namespace WHERE nspname = %s", (parsed.schema,)
+        ).fetchone()
+        if found is None:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{parsed.schema}"')
         return SelflearnApplication(env=_postgres_env(parsed, create_table=True))
 
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import attrs
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
@@ -148,15 +148,34 @@ def postgres_view_store(datastore: Any) -> ViewStore:
     return PostgresViewStore(datastore)
 
 
+#: How many times a process tries to make the view tables while others make them too.
+CREATE_ATTEMPTS: Final = 10
+
+
 def view_store_for(recorder: Any) -> ViewStore:
-    """The view store beside an application's recorder, its tables created if missing."""
+    """The view store beside an application's recorder, its tables created if missing.
+
+    Processes that find the tables missing at the same moment all create them, and
+    eventsourcing's tracking table then records its own layout once: every other
+    process's insert of that record conflicts (`IntegrityError`). The tables exist by
+    then, so a fresh recorder, which finds them, succeeds.
+    """
     datastore = getattr(recorder, "datastore", None)
-    store: ViewStore
-    if isinstance(datastore, SQLiteDatastore):
-        store = SQLiteViewStore(datastore)
-    elif datastore is not None and type(datastore).__module__.startswith("eventsourcing.postgres"):
-        store = postgres_view_store(datastore)
-    else:
-        return MemoryViewStore()
-    store.create_table()  # type: ignore[attr-defined]  # both recorders define it
-    return store
+    for attempt in range(CREATE_ATTEMPTS):
+        store: ViewStore
+        if isinstance(datastore, SQLiteDatastore):
+            store = SQLiteViewStore(datastore)
+        elif datastore is not None and type(datastore).__module__.startswith(
+            "eventsourcing.postgres"
+        ):
+            store = postgres_view_store(datastore)
+        else:
+            return MemoryViewStore()
+        try:
+            store.create_table()  # type: ignore[attr-defined]  # both recorders define it
+        except IntegrityError:
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise
+            continue
+        return store
+    raise AssertionError("unreachable")
