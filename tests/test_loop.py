@@ -287,6 +287,26 @@ class RecheckBehaviour(BackendCase):
         assert len(rechecked) == 3
         assert rechecked <= set(pids)
 
+    def test_backlogged_rechecks_hold_back_new_runs(self, make: MakeHarness) -> None:
+        """Runs that stay pending need 2 rechecks each, a cycle makes 3: new runs wait.
+
+        Cycles every interval, 40 approved proposals whose runs measure nothing: the
+        pending runs never exceed 6 (3 started, 3 rechecked), and every run converges.
+        """
+        h = make(flags=sl.Flags(enable_policy_bandit=False))
+        pids = [h.approved(f"no effect {i}") for i in range(40)]
+        pending: list[int] = []
+        backlog: list[int] = []
+        for _ in range(60):
+            report = h.loop.tick()
+            backlog.append(report.recheck_backlog)
+            assert report.executed <= 3 - min(3, report.recheck_backlog)
+            pending.append(len(h.loop.proposals(status="executed")))
+            h.clock.advance(seconds=300)
+        assert max(pending) == 6
+        assert max(backlog) == 3
+        assert {"verified"} == {h.loop.proposal(pid).status for pid in pids}
+
     def test_lowered_maximum_finalizes_without_measuring(self, h: Harness) -> None:
         """A run whose maximum was lowered below its attempts is exhausted, not measured."""
         pid = h.approved()

@@ -128,6 +128,7 @@ class Cycle:
         self.learning_open = False
         self.learning_progress = False
         self.synthetic_opened = False
+        self.recheck_backlog = 0
 
     # -- the cycle ---------------------------------------------------------------------
 
@@ -156,6 +157,7 @@ class Cycle:
             at=self.at,
             skipped=skipped,
             synthetic_opened=self.synthetic_opened,
+            recheck_backlog=self.recheck_backlog,
             runs=tuple(self.rows),
             **attrs.asdict(self.counts),
         )
@@ -332,6 +334,8 @@ class Cycle:
         due = loop.agenda.due_verifications(
             loop.now(), self.flags.verification_retry_interval_seconds
         )
+        # Due rechecks left for the next cycle hold back as many new runs (see execute()).
+        self.recheck_backlog = max(0, len(due) - MAX_RECHECKS_PER_CYCLE)
         for item in due[:MAX_RECHECKS_PER_CYCLE]:
             row = self.verify(item.proposal_id, item.run_id, item.attempt, kind="recheck")
             if row is None:
@@ -345,11 +349,18 @@ class Cycle:
     # -- step 6: executions ---------------------------------------------------------------
 
     def execute(self) -> None:
+        """Start and run up to 3 approved proposals, fewer while rechecks are backlogged.
+
+        Every run may need `VERIFICATION_RETRY_MAX_ATTEMPTS - 1` rechecks but a cycle makes
+        at most 3; each due recheck left over takes the place of a new run, so the pending
+        runs stay bounded (SPEC §6.3) however many proposals wait.
+        """
         loop = self.loop
         loop.sync()
+        limit = max(0, MAX_EXECUTIONS_PER_CYCLE - self.recheck_backlog)
         taken = 0
         for item in loop.agenda.executable():
-            if taken >= MAX_EXECUTIONS_PER_CYCLE:
+            if taken >= limit:
                 break
             if not canary_admits(item.id, self.flags.executor_canary_percent):
                 self.counts.canary_skipped += 1

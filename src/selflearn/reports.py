@@ -60,6 +60,7 @@ class CycleReport(_Plain):
     losses: int = 0
     inconclusive: int = 0
     synthetic_opened: bool = False
+    recheck_backlog: int = 0
     runs: tuple[RunReport, ...] = ()
 
 
