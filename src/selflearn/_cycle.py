@@ -133,12 +133,16 @@ class Cycle:
     # -- the cycle ---------------------------------------------------------------------
 
     def run(self) -> CycleReport:
+        with self.loop.trusting_cache():
+            return self._run()
+
+    def _run(self) -> CycleReport:
         loop = self.loop
         self.flags = self.record_flags()
         if not self.flags.enable_proposal_v2:
             self.skip("proposal_v2_disabled")
             return self.report(skipped="proposal_v2_disabled")
-        loop.sync()
+        loop.catch_up()
         self.reconcile()
         if self.flags.enable_policy_bandit:
             self.select_arms()
@@ -271,7 +275,7 @@ class Cycle:
             if self.loop.create_proposal(pid, draft, origin_event_ids=origin, at=self.loop.now()):
                 created.append(pid)
                 self.counts.created += 1
-            self.loop.sync()
+            self.loop.catch_up()
         return created
 
     def create_from_learning(self) -> None:
@@ -295,7 +299,7 @@ class Cycle:
 
     def auto_approve(self) -> None:
         loop = self.loop
-        loop.sync()
+        loop.catch_up()
         default = self.flags.proposal_v2_auto_approve_threshold
         threshold = (
             approve_threshold(self.selection, default)
@@ -330,7 +334,7 @@ class Cycle:
 
     def rechecks(self) -> None:
         loop = self.loop
-        loop.sync()
+        loop.catch_up()
         due = loop.agenda.due_verifications(
             loop.now(), self.flags.verification_retry_interval_seconds
         )
@@ -356,7 +360,7 @@ class Cycle:
         runs stay bounded (SPEC §6.3) however many proposals wait.
         """
         loop = self.loop
-        loop.sync()
+        loop.catch_up()
         limit = max(0, MAX_EXECUTIONS_PER_CYCLE - self.recheck_backlog)
         taken = 0
         for item in loop.agenda.executable():
@@ -756,7 +760,7 @@ class Cycle:
     def open_synthetic(self, check: Any, at: datetime) -> None:
         """Bundle recent unproposed learning events into one opportunity for the proposer."""
         loop = self.loop
-        loop.sync()
+        loop.catch_up()
         events: tuple[LearningEventView, ...] = tuple(
             e.event for e in loop.agenda.synthetic_candidates(at)
         )

@@ -167,6 +167,7 @@ def _apply_locked(
     recorded); a text when the patches were refused before anything was written.
     """
     loop = cycle.loop
+    loop.sync()  # fresh under the lock: a cycle's cached proposal may predate the wait
     proposal = loop.load_proposal(pid)
     if proposal.run(run.id).closed:
         return False  # closed by another process while this one waited for the lock
@@ -341,6 +342,7 @@ def _settle_locked(
     interrupt: str | None,
 ) -> tuple[SettleResult, str]:
     """`settle`'s work under the workspace lock: fresh state, restore, one save."""
+    loop.sync()  # fresh under the lock: a cycle's cached proposal may predate the wait
     run = loop.load_proposal(pid).run(run_id)
     if run.apply_state not in (INTENDED, APPLIED, BLOCKED) or not should(run, loop.now()):
         return SettleResult("skipped", message=f"run {run_id} needs no restore now"), ""

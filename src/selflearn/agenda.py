@@ -345,24 +345,22 @@ class Agenda:
         yield from sorted(self.created, key=lambda pid: (self.created[pid], pid))
 
 
-AGENDA_TOPICS: Final = tuple(
-    get_topic(cls)
-    for cls in (
-        LearningSignal.Observed,
-        Proposal.Proposed,
-        Proposal.Approved,
-        Proposal.Rejected,
-        Proposal.RunStarted,
-        Proposal.RunExecuted,
-        Proposal.RunFailed,
-        Proposal.AttemptVerified,
-        Proposal.RunConverged,
-        Proposal.ApplyIntended,
-        Proposal.PatchesApplied,
-        Proposal.ApplyAbandoned,
-        Proposal.ApplyReconciled,
-        Proposal.PatchesRolledBack,
-        Proposal.RollbackBlocked,
-        SelfCheck.CycleChecked,
-    )
+AGENDA_EVENTS: Final[tuple[type[Any], ...]] = (
+    LearningSignal.Observed,
+    Proposal.Proposed,
+    Proposal.Approved,
+    Proposal.Rejected,
+    Proposal.RunStarted,
+    Proposal.RunExecuted,
+    Proposal.RunFailed,
+    Proposal.AttemptVerified,
+    Proposal.RunConverged,
+    Proposal.ApplyIntended,
+    Proposal.PatchesApplied,
+    Proposal.ApplyAbandoned,
+    Proposal.ApplyReconciled,
+    Proposal.PatchesRolledBack,
+    Proposal.RollbackBlocked,
+    SelfCheck.CycleChecked,
 )
+AGENDA_TOPICS: Final = tuple(get_topic(cls) for cls in AGENDA_EVENTS)

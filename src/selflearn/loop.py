@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import structlog
@@ -30,7 +30,7 @@ from selflearn import _realapply as realapply
 from selflearn._cycle import Cycle
 from selflearn._timeline import timeline_entries
 from selflearn._views import proposal_view
-from selflearn.agenda import AGENDA_TOPICS, PAGE_SIZE, Agenda
+from selflearn.agenda import AGENDA_EVENTS, AGENDA_TOPICS, PAGE_SIZE, Agenda
 from selflearn.apply import DEFAULT_HOOKS, Hooks
 from selflearn.config import RISK_LEVELS, Flags, check_capability
 from selflearn.events.controls import CONTROLS_ID, Controls
@@ -132,6 +132,9 @@ class LearningLoop:
         )
         self.app, self.url = open_store(url, create=not _open_existing)
         self.agenda = Agenda()
+        self._agenda_topics = frozenset(AGENDA_TOPICS)
+        self._trust_cache = False
+        self._synced_saves = -1
         self.log = log.bind(store=self.url.redacted)
         self._view_store: ViewStore | None = None
         # The one-shot v1 import (SPEC §11) is the only start-up write; a CLI command
@@ -225,13 +228,28 @@ class LearningLoop:
         if isinstance(repository.cache, LRUCache):
             # A fresh cache: LRUCache.clear() resets its order but keeps its entries.
             repository.cache = LRUCache(maxsize=repository.cache.maxsize)
+        self.app.known_absent.clear()
 
     def load(self, aggregate_id: UUID, cls: type[A]) -> A | None:
-        """The aggregate with `aggregate_id`, or None when it was never created."""
-        try:
-            aggregate: Aggregate = self.app.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        """The aggregate with `aggregate_id`, or None when it was never created.
+
+        Inside a cycle a cached aggregate is taken as it is (see `trusting_cache`);
+        elsewhere it is fast-forwarded from the store first.
+        """
+        repository = self.app.repository
+        aggregate: Any = None
+        if self._trust_cache and repository.cache is not None:
+            with contextlib.suppress(KeyError):
+                aggregate = repository.cache.get(aggregate_id)
+            if aggregate is None and aggregate_id in self.app.known_absent:
+                return None
+        if aggregate is None:
+            try:
+                aggregate = repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                if self._trust_cache:
+                    self.app.known_absent.add(aggregate_id)
+                return None
         if not isinstance(aggregate, cls):
             raise StoreError(
                 f"aggregate {aggregate_id} is a {type(aggregate).__name__}, not a {cls.__name__}"
@@ -271,18 +289,74 @@ class LearningLoop:
         return self.load(CONTROLS_ID, Controls) or Controls(id=CONTROLS_ID, at=at)
 
     def sync(self) -> None:
-        """Catch the agenda up with the log, a page at a time."""
+        """Catch the agenda up with the log, a page at a time.
+
+        Every event read also drops a cached aggregate it is newer than: after a sync the
+        cache holds nothing older than the log up to the agenda's position.
+        """
+        cache = self.app.repository.cache
+        self._synced_saves = self.app.saves
         while True:
             page = self.app.recorder.select_notifications(
                 start=self.agenda.position,
                 limit=PAGE_SIZE,
-                topics=AGENDA_TOPICS,
                 inclusive_of_start=False,
             )
             for notification in page:
-                self.agenda.apply(self.app.mapper.to_domain_event(notification), notification.id)
+                originator = cast(UUID, notification.originator_id)
+                self.app.known_absent.discard(originator)
+                if cache is not None:
+                    with contextlib.suppress(KeyError):
+                        if cache.get(originator).version < notification.originator_version:
+                            cache.get(originator, evict=True)
+                if notification.topic in self._agenda_topics:
+                    event = self.app.mapper.to_domain_event(notification)
+                    self.agenda.apply(event, notification.id)
+                else:
+                    self.agenda.position = max(self.agenda.position, notification.id)
             if len(page) < PAGE_SIZE:
                 return
+
+    def catch_up(self) -> None:
+        """Bring the agenda up to this store's own saves since the last sync.
+
+        Inside a cycle the agenda must hold the cycle's own writes (and the host's, made
+        from its ports); others' writes are seen at the next cycle's start, and a decision
+        that missed one conflicts on save. When the events saved here follow the agenda's
+        position without a gap they are folded as they are (no other writer came between,
+        so it is what a sync would read); otherwise, it syncs.
+        """
+        if self.app.saves == self._synced_saves:
+            return
+        position = self.agenda.position
+        own = sorted((item for item in self.app.recorded if item[0] > position), key=_first)
+        if not own or any(n != position + 1 + i for i, (n, _) in enumerate(own)):
+            self.sync()
+            return
+        for n, event in own:
+            if isinstance(event, AGENDA_EVENTS):
+                self.agenda.apply(event, n)
+        self.agenda.position = own[-1][0]
+        self._synced_saves = self.app.saves
+
+    @contextlib.contextmanager
+    def trusting_cache(self) -> Iterator[None]:
+        """Within this block, loads take cached aggregates without asking the store.
+
+        Sound because the block starts with a sync (after folding this store's own
+        saves, which the sync then need not read back), every sync drops what the log has
+        outdated, this process's saves update the cached aggregate itself, a failed
+        attempt clears the cache (`forget`), and each save is checked by optimistic
+        concurrency: a decision on an aggregate another process changed since the last
+        sync conflicts, and its retry loads afresh.
+        """
+        self.catch_up()
+        self.sync()
+        self._trust_cache = True
+        try:
+            yield
+        finally:
+            self._trust_cache = False
 
     def effective_flags(self, at: datetime) -> Flags:
         """This loop's flags with the operator's "off" overrides applied."""
@@ -586,6 +660,10 @@ class LearningLoop:
         """Write `outcome_evidence.jsonl` and `experiment_runs_v2.json` into `directory`."""
         with self.store_errors():
             return export_evidence(self.app, directory)
+
+
+def _first(item: tuple[int, object]) -> int:
+    return item[0]
 
 
 def _workspace(given: str | os.PathLike[str] | None) -> Path | None:

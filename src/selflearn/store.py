@@ -12,6 +12,7 @@ import getpass
 import sqlite3
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Final, TypeVar
@@ -20,14 +21,15 @@ from uuid import UUID
 
 import attrs
 import structlog
-from eventsourcing.application import Application
+from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     PersistenceError,
+    Recording,
     Transcoding,
 )
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, EnvType
 
 from selflearn.config import DEFAULT_STORE
 from selflearn.events.controls import Controls
@@ -210,6 +212,10 @@ def _escaped(value: Any) -> Any:
     return value
 
 
+# The last events this application saved, with their positions in the log.
+RECORDED_KEPT: Final = 256
+
+
 class SelflearnApplication(Application[UUID]):
     """The event store of one selflearn deployment (table prefix `selflearn`)."""
 
@@ -236,6 +242,25 @@ class SelflearnApplication(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(TaggedObjectAsPairs())
+
+    def __init__(self, env: EnvType | None = None) -> None:
+        super().__init__(env)
+        # Kept for the loop's cycle (LearningLoop.trusting_cache, catch_up): how many saves
+        # this application made, the ids it found no aggregate for, its last events.
+        self.saves = 0
+        self.known_absent: set[UUID] = set()
+        self.recorded: deque[tuple[int, Any]] = deque(maxlen=RECORDED_KEPT)
+
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        recordings = super()._record(processing_event)
+        self.saves += 1
+        self.recorded.extend((r.notification.id, r.domain_event) for r in recordings)
+        cache = self.repository.cache
+        for aggregate_id, aggregate in processing_event.aggregates.items():
+            self.known_absent.discard(aggregate_id)
+            if cache is not None:
+                cache.put(aggregate_id, aggregate)
+        return recordings
 
 
 def open_store(url: str | None, *, create: bool = True) -> tuple[SelflearnApplication, StoreURL]:
