@@ -7,7 +7,6 @@ holds in its cache; the first loop's next cycle must act on the change.
 
 from __future__ import annotations
 
-import selflearn as sl
 from tests.conftest import BackendCase, Harness
 
 

@@ -329,7 +329,12 @@ class LearningLoop:
         if self.app.saves == self._synced_saves:
             return
         position = self.agenda.position
-        own = sorted((item for item in self.app.recorded if item[0] > position), key=_first)
+        own: list[tuple[int, Any]] = []
+        for item in reversed(self.app.recorded):  # newest first: stop at the agenda
+            if item[0] <= position:
+                break
+            own.append(item)
+        own.sort(key=_first)
         if not own or any(n != position + 1 + i for i, (n, _) in enumerate(own)):
             self.sync()
             return
