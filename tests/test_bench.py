@@ -69,3 +69,16 @@ def test_benchmark_runs_quick(name: str, tmp_path: Path) -> None:
     assert set(data["bars"])
     assert all(isinstance(v, bool) for v in data["bars"].values())
     assert data == json.loads((tmp_path / f"{name}.json").read_text())
+
+
+@pytest.mark.slow
+def test_p1_cycle_quick(tmp_path: Path) -> None:
+    """P1 times ticks of three runs against bare saves of the same transactions."""
+    result = run_bench("p1_cycle", tmp_path)
+    sqlite = result["sqlite"]
+    assert isinstance(sqlite, dict)
+    assert 30 == sqlite["runs_executed"]
+    assert sqlite["transactions_per_cycle"] >= 4
+    assert sqlite["events_per_cycle"] >= sqlite["transactions_per_cycle"]
+    assert sqlite["ratio_loop_vs_bare"] > 0
+    assert isinstance(sqlite["meets_bar"], bool)
