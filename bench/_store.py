@@ -9,8 +9,6 @@ instead of one `tick()` per cycle, so a million events take a minute or two, not
 
 from __future__ import annotations
 
-import json
-import platform
 import random
 import sys
 import time
@@ -46,7 +44,6 @@ structlog.configure(
 CYCLE: Final = timedelta(minutes=10)
 EVENTS_PER_CYCLE: Final = 9.0  # a little under the measured mean (9.7): the history ends before now
 CYCLES_PER_SAVE: Final = 20
-RESULTS: Final = Path(__file__).resolve().parent / "results"
 FLAGS: Final = Flags(execution_mode_default="normal", normal_mode_max_per_hour=2)
 
 
@@ -240,31 +237,6 @@ def _attempt(
         cooldown_until=until,
     )
     return True
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def machine() -> dict[str, Any]:
-    import os
-
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
-def emit(name: str, figures: dict[str, Any], results: Path) -> None:
-    """Print the figures as one JSON object and save them under `results`."""
-    text = json.dumps({"bench": name, **figures, "machine": machine()}, indent=2)
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"{name}.json").write_text(text + "\n")
-    sys.stdout.write(text + "\n")
 
 
 def timed(fn: Any) -> tuple[float, Any]:

@@ -1,6 +1,6 @@
 """P2: `status()` with the views caught up vs the report replayed from the whole log.
 
-    python -m bench.p2_status [--quick] [--events N] [--results DIR]
+    python -m bench.p2_status [--quick] [--events N] [--results-dir DIR]
 
 Builds a SQLite store of N events (1,000,000; 5,000 with --quick), catches the views up
 once, then times `status()` (p50 of 30 calls), the replay-everything report
@@ -18,14 +18,15 @@ import tempfile
 from pathlib import Path
 
 import selflearn as sl
-from bench._store import RESULTS, build_store, emit, median, timed
+from bench._common import RESULTS, median, publish
+from bench._store import build_store, timed
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.p2_status")
     parser.add_argument("--quick", action="store_true", help="a tiny store (5,000 events)")
     parser.add_argument("--events", type=int, default=None)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--results-dir", dest="results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     events = args.events or (5_000 if args.quick else 1_000_000)
     calls, replays, processes = (5, 1, 2) if args.quick else (30, 3, 5)
@@ -52,11 +53,10 @@ def main(argv: list[str] | None = None) -> None:
             cli_times.append(seconds)
     p50 = median(status_times)
     replay = median(replay_times)
-    emit(
+    publish(
         "p2_status",
         {
             "events": recorded,
-            "quick": args.quick,
             "build_seconds": round(build_seconds, 2),
             "first_catch_up_seconds": round(first_catch_up, 3),
             "status_p50_ms": round(p50 * 1000, 2),
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> None:
                 "cli_status_json_le_1_5s": median(cli_times) <= 1.5,
             },
         },
-        args.results,
+        quick=args.quick,
+        directory=args.results,
     )
 
 

@@ -1,6 +1,6 @@
 """P3: catch-up / rebuild of every view vs the raw read of the log mapped to domain events.
 
-    python -m bench.p3_rebuild [--quick] [--events N] [--results DIR]
+    python -m bench.p3_rebuild [--quick] [--events N] [--results-dir DIR]
 
 Builds a SQLite store of N events (1,000,000; 5,000 with --quick). Then, in one process,
 alternately: read the whole log in pages mapped to domain events (the baseline), and
@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import selflearn as sl
-from bench._store import RESULTS, build_store, emit, median, timed
+from bench._common import RESULTS, median, publish
+from bench._store import build_store, timed
 from selflearn.projections.runner import PAGE_SIZE
 
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.p3_rebuild")
     parser.add_argument("--quick", action="store_true", help="a tiny store (5,000 events)")
     parser.add_argument("--events", type=int, default=None)
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--results-dir", dest="results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     events = args.events or (5_000 if args.quick else 1_000_000)
     rounds = 1 if args.quick else 2
@@ -69,11 +70,10 @@ def main(argv: list[str] | None = None) -> None:
                 raw_rates.append(count / seconds)
                 rebuild_rates.append(loop.rebuild_views().events_per_second)
     raw, rebuilt = median(raw_rates), median(rebuild_rates)
-    emit(
+    publish(
         "p3_rebuild",
         {
             "events": count,
-            "quick": args.quick,
             "build_seconds": round(build_seconds, 2),
             "page_size": PAGE_SIZE,
             "raw_mapped_read_events_per_second": round(raw),
@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> None:
                 "peak_rss_le_250mib": peak_kib / 1024 <= 250,
             },
         },
-        args.results,
+        quick=args.quick,
+        directory=args.results,
     )
 
 

@@ -53,22 +53,15 @@ def test_p8_migrate_quick(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["p2_status", "p3_rebuild"])
 def test_benchmark_runs_quick(name: str, tmp_path: Path) -> None:
-    """`python -m bench.<name> --quick` prints its figures as JSON and saves the same file."""
-    done = subprocess.run(
-        [sys.executable, "-m", f"bench.{name}", "--quick", "--results", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert 0 == done.returncode, done.stderr
-    data = json.loads(done.stdout)
-    assert (name, True) == (data["bench"], data["quick"])
+    """P2 and P3 build a store of 5,000 events and judge each bar."""
+    data = run_bench(name, tmp_path)
+    assert (name, True) == (data["benchmark"], data["quick"])
+    assert isinstance(data["events"], int)
     assert data["events"] >= 5_000
-    assert set(data["bars"])
-    assert all(isinstance(v, bool) for v in data["bars"].values())
-    assert data == json.loads((tmp_path / f"{name}.json").read_text())
+    bars = data["bars"]
+    assert isinstance(bars, dict)
+    assert bars
+    assert all(isinstance(v, bool) for v in bars.values())
 
 
 @pytest.mark.slow
