@@ -14,14 +14,18 @@ and the verdict credited to the selected arm (`win` adds 1 to `a`, `loss` 1 to `
   times as long, its events included.
 - K = 3, T = 1,000: the `Policy` aggregate itself, every step.
 
+The loop credits a run when it converges, some cycles after its draw; here, as in the
+paper's main setting, each reward is credited before the next draw.
+
 Each step costs the expected (pseudo-)regret 0.5 − p of the arm chosen; regret(T) sums it.
 Bar for K = 10: the growth regret(10⁵) − regret(10⁴) ≤ 1.2 · C · ln 10, with C the
 Lai–Robbins constant Σ Δᵢ / KL(pᵢ, p*) over the suboptimal arms (44.70 here), since an
 optimal algorithm's regret grows like C · ln T. Bar for K = 3: regret(1,000) ≤ 25.
-Beside it, a from-scratch Thompson sampler (Beta(1, 1) priors, one generator, no events)
-runs the same repetitions: the reference. Each repetition has its own seeds; each arm
-draws its rewards from its own seeded stream, so both samplers see the same reward
-sequence per arm. Figures: mean over the repetitions and its standard error.
+Beside it, a from-scratch Thompson sampler (Beta(1, 1) priors, one generator, no events),
+the reference, runs the same repetitions (for K = 10, the first half of them). Each
+repetition has its own seeds; each arm draws its rewards from its own seeded stream, so
+both samplers see the same reward sequence per arm. Figures: the mean over the
+repetitions and its standard error; a bar is judged on the mean.
 """
 
 from __future__ import annotations
