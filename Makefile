@@ -25,8 +25,13 @@ pytest: $(STAMP)
 	$(BIN)/pytest
 
 # Every benchmark of shared/BENCHMARKS.md, full size; results under bench/results/.
+# BENCH_POSTGRES=URL measures PostgreSQL too where the benchmark has it (P1, P4, P5, P7, P8).
+BENCH_POSTGRES ?=
 bench: $(STAMP)
-	@for f in bench/p[0-9]*.py; do $(BIN)/python -m bench.$$(basename $$f .py) || exit 1; done
+	@for f in bench/p[0-9]*.py; do \
+		$(BIN)/python -m bench.$$(basename $$f .py) \
+			$(if $(BENCH_POSTGRES),--postgres '$(BENCH_POSTGRES)') || exit 1; \
+	done
 
 demo: $(STAMP)
 	$(BIN)/selflearn demo

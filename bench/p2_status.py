@@ -10,7 +10,6 @@ whole process (median of 5).
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -18,16 +17,16 @@ import tempfile
 from pathlib import Path
 
 import selflearn as sl
-from bench._common import RESULTS, median, publish
+from bench._common import arguments, median, publish
 from bench._store import build_store, timed
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.p2_status")
-    parser.add_argument("--quick", action="store_true", help="a tiny store (5,000 events)")
-    parser.add_argument("--events", type=int, default=None)
-    parser.add_argument("--results-dir", dest="results", type=Path, default=RESULTS)
+    parser = arguments(__doc__ or "")
+    parser.add_argument("--events", type=int, default=None, help="the store's size")
     args = parser.parse_args(argv)
+    if args.postgres:
+        print("P2 is measured on SQLite only (shared/BENCHMARKS.md)", file=sys.stderr)
     events = args.events or (5_000 if args.quick else 1_000_000)
     calls, replays, processes = (5, 1, 2) if args.quick else (30, 3, 5)
     with tempfile.TemporaryDirectory() as directory:
@@ -70,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
             },
         },
         quick=args.quick,
-        directory=args.results,
+        directory=args.results_dir,
     )
 
 

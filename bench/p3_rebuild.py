@@ -10,7 +10,6 @@ of its own, whose peak RSS is read from the kernel (ru_maxrss of the waited chil
 
 from __future__ import annotations
 
-import argparse
 import re
 import resource
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import selflearn as sl
-from bench._common import RESULTS, median, publish
+from bench._common import arguments, median, publish
 from bench._store import build_store, timed
 from selflearn.projections.runner import PAGE_SIZE
 
@@ -41,11 +40,11 @@ def mapped_read(app: Any) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.p3_rebuild")
-    parser.add_argument("--quick", action="store_true", help="a tiny store (5,000 events)")
-    parser.add_argument("--events", type=int, default=None)
-    parser.add_argument("--results-dir", dest="results", type=Path, default=RESULTS)
+    parser = arguments(__doc__ or "")
+    parser.add_argument("--events", type=int, default=None, help="the store's size")
     args = parser.parse_args(argv)
+    if args.postgres:
+        print("P3 is measured on SQLite only (shared/BENCHMARKS.md)", file=sys.stderr)
     events = args.events or (5_000 if args.quick else 1_000_000)
     rounds = 1 if args.quick else 2
     with tempfile.TemporaryDirectory() as directory:
@@ -88,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
             },
         },
         quick=args.quick,
-        directory=args.results,
+        directory=args.results_dir,
     )
 
 
