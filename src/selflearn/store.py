@@ -232,7 +232,8 @@ class SelflearnApplication(Application[UUID]):
         # Only what the URL says: a host's os.environ must not reconfigure the store.
         settings = dict(env or {})
         settings["IS_SNAPSHOTTING_ENABLED"] = "y"
-        # Cached aggregates are fast-forwarded from the store on every get (one query).
+        # Cached aggregates are fast-forwarded from the store on every get (one query),
+        # except inside a cycle (LearningLoop.trusting_cache).
         # They are not deep-copied: the loop clears the cache whenever an attempt fails,
         # so a command that could not be saved never leaves its changes behind.
         settings.setdefault("AGGREGATE_CACHE_MAXSIZE", "1000")
