@@ -135,19 +135,24 @@ def shared_clock(t0: float) -> Any:
 
 
 class Recorder:
-    """Wraps a loop's `save()`: the notification ids it recorded, and conflicts it met."""
+    """Wraps a loop's `save()`: the notification ids it recorded, the conflicts it met, and
+    the time spent in it."""
 
     def __init__(self, loop: sl.LearningLoop) -> None:
         self.ids: list[int] = []
         self.conflicts = 0
+        self.seconds = 0.0
         real = loop.app.save
 
         def save(*objs: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
             try:
                 recordings = real(*objs, **kwargs)
             except IntegrityError:
                 self.conflicts += 1
                 raise
+            finally:
+                self.seconds += time.perf_counter() - start
             self.ids.extend(r.notification.id for r in recordings)
             return recordings
 
@@ -211,6 +216,7 @@ def worker(url: str, index: int, t0: float, barrier: Any, out: Any) -> None:
                     "machine_ticks": (ticks, ticks_end),
                     "ids": recorder.ids,
                     "conflicts": recorder.conflicts,
+                    "save_seconds": recorder.seconds,
                 },
             )
         )
@@ -300,6 +306,7 @@ def measure_once(kind: str, pg: str | None, processes: int, n: int) -> dict[str,
         * median(
             [(r["end"] - r["start"] - r["host_seconds"]) / max(1, len(r["calls"])) for r in reports]
         ),
+        "in_save_ms_per_run": 1000 * sum(r["save_seconds"] for r in reports) / max(1, runs),
         "process_cpu_ms_per_run": 1000 * sum(r["cpu_seconds"] for r in reports) / max(1, runs),
         "machine_cpu_busy": busy,
         "save_conflicts": sum(r["conflicts"] for r in reports),
@@ -325,6 +332,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "runs_per_second",
         "cycles_per_second",
         "outside_host_ms_per_run",
+        "in_save_ms_per_run",
         "process_cpu_ms_per_run",
     )
     modes: Counter[str] = Counter()
