@@ -7,6 +7,9 @@ holds in its cache; the first loop's next cycle must act on the change.
 
 from __future__ import annotations
 
+import time
+
+import selflearn as sl
 from tests.conftest import BackendCase, Harness
 
 
@@ -37,6 +40,35 @@ class CachedCycleBehaviour(BackendCase):
         assert 0 == h.loop.tick().executed
         assert 1 == len(h.executor.calls)
         assert 1 == len(h.loop.proposal(pid).runs)
+
+    def test_a_decision_after_slow_host_code_syncs_first(self, h: Harness) -> None:
+        """Another loop's cycle during a slow execution: this cycle's next decisions (the
+        run's verdict, credit to the policy, the self-check) see it instead of conflicting."""
+        other = h.open()
+
+        class Slow:
+            def execute(self, proposal: sl.ProposalView, mode: str) -> sl.ExecutionResult:
+                time.sleep(0.02)  # host code: more than RESYNC_AFTER_HOST_SECONDS
+                other.tick()  # writes the policy and the self-check meanwhile
+                return sl.ExecutionResult()
+
+        h.approved("slow")
+        h.loop.tick()  # caches the policy and the self-check
+        h.approved("slow again")
+        loop = h.loop
+        loop.executor = Slow()
+        conflicts = 0
+        forget = loop.forget
+
+        def counting_forget() -> None:
+            nonlocal conflicts
+            conflicts += 1
+            forget()
+
+        loop.forget = counting_forget  # type: ignore[method-assign]
+        h.clock.advance(seconds=600)
+        assert 1 == loop.tick().executed
+        assert 0 == conflicts
 
 
 class TestCachedCycleMemory(CachedCycleBehaviour):

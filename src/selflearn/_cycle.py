@@ -243,7 +243,8 @@ class Cycle:
     def drafts(self, opportunity: Opportunity) -> list[ProposalDraft]:
         """The proposer's drafts; a proposer error is recorded on the cycle and gives none."""
         try:
-            drafts = list(self.proposer().propose(opportunity))
+            with self.loop.host_call():
+                drafts = list(self.proposer().propose(opportunity))
             for draft in drafts:
                 if not isinstance(draft, ProposalDraft):
                     raise ValidationError(
@@ -432,7 +433,9 @@ class Cycle:
                 raise ValidationError(
                     "no probe was given to the loop: the baseline cannot be measured"
                 )
-            baseline = check_metrics(loop.probe.measure(view), "the probe")
+            with loop.host_call():
+                measured = loop.probe.measure(view)
+            baseline = check_metrics(measured, "the probe")
         except Exception as exc:
             self.failed(pid, run, "baseline_probe_error", host_error(exc), {})
             return
@@ -441,7 +444,8 @@ class Cycle:
         try:
             if loop.executor is None:
                 raise ValidationError("no executor was given to the loop")
-            result = loop.executor.execute(view, run.mode)
+            with loop.host_call():
+                result = loop.executor.execute(view, run.mode)
         except Exception as exc:
             self.failed(pid, run, "executor_error", host_error(exc), {"baseline": baseline})
             return
@@ -564,8 +568,11 @@ class Cycle:
         try:
             if loop.probe is None:
                 raise ValidationError("no probe was given to the loop")
-            after = check_metrics(loop.probe.measure(view), "the probe")
-            verdict = loop.verifier.verify(before, after, execution)
+            with loop.host_call():
+                measured = loop.probe.measure(view)
+            after = check_metrics(measured, "the probe")
+            with loop.host_call():
+                verdict = loop.verifier.verify(before, after, execution)
             if not isinstance(verdict, Verdict):
                 raise ValidationError(
                     f"the verifier returned {type(verdict).__name__}, expected Verdict"

@@ -23,8 +23,8 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import structlog
 from eventsourcing.application import AggregateNotFoundError, LRUCache
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.domain import Aggregate, CanMutateAggregate
+from eventsourcing.persistence import IntegrityError, Notification, PersistenceError
 
 from selflearn import _realapply as realapply
 from selflearn._cycle import Cycle
@@ -72,6 +72,9 @@ T = TypeVar("T")
 
 SAVE_ATTEMPTS: Final = 30
 LOCKED_ATTEMPTS: Final = 3
+# Inside a cycle, a decision made after this much real time in the host's code syncs first:
+# other processes had time to write, and a sync (one query) is cheaper than a conflict.
+RESYNC_AFTER_HOST_SECONDS: Final = 0.010
 PROPOSAL_NAMESPACE: Final = uuid5(NAMESPACE_URL, "selflearn/proposal")
 
 
@@ -135,6 +138,7 @@ class LearningLoop:
         self._agenda_topics = frozenset(AGENDA_TOPICS)
         self._trust_cache = False
         self._synced_saves = -1
+        self._host_seconds = 0.0  # real time spent in host code since the last sync
         self.log = log.bind(store=self.url.redacted)
         self._view_store: ViewStore | None = None
         # The one-shot v1 import (SPEC §11) is the only start-up write; a CLI command
@@ -193,6 +197,8 @@ class LearningLoop:
 
     def retry(self, attempt: Callable[[], T], *, what: str) -> T:
         """Run `attempt` (load, decide, save) again after a concurrent write got there first."""
+        if self._trust_cache and self._host_seconds >= RESYNC_AFTER_HOST_SECONDS:
+            self.sync()  # others had time to write: decide on their changes, not conflict
         locked = 0
         for n in range(SAVE_ATTEMPTS):
             try:
@@ -291,11 +297,13 @@ class LearningLoop:
     def sync(self) -> None:
         """Catch the agenda up with the log, a page at a time.
 
-        Every event read also drops a cached aggregate it is newer than: after a sync the
-        cache holds nothing older than the log up to the agenda's position.
+        Every event read also brings a cached aggregate it is newer than up to date: the
+        event is applied to it when it is the very next version, else the aggregate is
+        dropped. After a sync the cache holds nothing older than the log up to the
+        agenda's position.
         """
-        cache = self.app.repository.cache
         self._synced_saves = self.app.saves
+        self._host_seconds = 0.0
         while True:
             page = self.app.recorder.select_notifications(
                 start=self.agenda.position,
@@ -303,19 +311,39 @@ class LearningLoop:
                 inclusive_of_start=False,
             )
             for notification in page:
-                originator = cast(UUID, notification.originator_id)
-                self.app.known_absent.discard(originator)
-                if cache is not None:
-                    with contextlib.suppress(KeyError):
-                        if cache.get(originator).version < notification.originator_version:
-                            cache.get(originator, evict=True)
+                event = self._refresh_cached(notification)
                 if notification.topic in self._agenda_topics:
-                    event = self.app.mapper.to_domain_event(notification)
+                    if event is None:
+                        event = self.app.mapper.to_domain_event(notification)
                     self.agenda.apply(event, notification.id)
                 else:
                     self.agenda.position = max(self.agenda.position, notification.id)
             if len(page) < PAGE_SIZE:
                 return
+
+    def _refresh_cached(self, notification: Notification) -> Any:
+        """Bring the cached aggregate `notification` is about up to it; the event, if decoded."""
+        originator = cast(UUID, notification.originator_id)
+        self.app.known_absent.discard(originator)
+        cache = self.app.repository.cache
+        if cache is None:
+            return None
+        try:
+            cached: Any = cache.get(originator)
+        except KeyError:
+            return None
+        if cached.version >= notification.originator_version:
+            return None
+        if cached.version + 1 != notification.originator_version:
+            cache.get(originator, evict=True)
+            return None
+        # Cached aggregates never hold unsaved changes (see `forget`): apply the next event.
+        event = self.app.mapper.to_domain_event(notification)
+        if isinstance(event, CanMutateAggregate):
+            event.mutate(cached)
+        else:
+            cache.get(originator, evict=True)
+        return event
 
     def catch_up(self) -> None:
         """Bring the agenda up to this store's own saves since the last sync.
@@ -343,6 +371,15 @@ class LearningLoop:
                 self.agenda.apply(event, n)
         self.agenda.position = own[-1][0]
         self._synced_saves = self.app.saves
+
+    @contextlib.contextmanager
+    def host_call(self) -> Iterator[None]:
+        """Time a call into the host's code (see `retry`)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._host_seconds += time.perf_counter() - start
 
     @contextlib.contextmanager
     def trusting_cache(self) -> Iterator[None]:
