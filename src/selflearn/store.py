@@ -228,6 +228,14 @@ class SelflearnApplication(Application[UUID]):
         Controls: 50,
     }
 
+    def __init__(self, env: EnvType | None = None) -> None:
+        super().__init__(env)
+        # Kept for the loop's cycle (LearningLoop.trusting_cache, catch_up): how many saves
+        # this application made, the ids it found no aggregate for, its last events.
+        self.saves = 0
+        self.known_absent: set[UUID] = set()
+        self.recorded: deque[tuple[int, Any]] = deque(maxlen=RECORDED_KEPT)
+
     def construct_env(self, name: str, env: Any = None) -> Environment:
         # Only what the URL says: a host's os.environ must not reconfigure the store.
         settings = dict(env or {})
@@ -244,14 +252,6 @@ class SelflearnApplication(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(TaggedObjectAsPairs())
-
-    def __init__(self, env: EnvType | None = None) -> None:
-        super().__init__(env)
-        # Kept for the loop's cycle (LearningLoop.trusting_cache, catch_up): how many saves
-        # this application made, the ids it found no aggregate for, its last events.
-        self.saves = 0
-        self.known_absent: set[UUID] = set()
-        self.recorded: deque[tuple[int, Any]] = deque(maxlen=RECORDED_KEPT)
 
     def save(
         self,
