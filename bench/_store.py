@@ -19,6 +19,7 @@ from uuid import uuid4
 
 import structlog
 
+from bench._common import arguments
 from selflearn.config import Flags
 from selflearn.events.controls import CONTROLS_ID, Controls
 from selflearn.events.guardrail import GUARDRAIL_ID, Guardrail
@@ -237,6 +238,16 @@ def _attempt(
         cooldown_until=until,
     )
     return True
+
+
+def store_options(doc: str, name: str, argv: list[str] | None) -> tuple[Any, int]:
+    """The options of a benchmark on a big SQLite store, and the store's size in events."""
+    parser = arguments(doc)
+    parser.add_argument("--events", type=int, default=None, help="the store's size")
+    args = parser.parse_args(argv)
+    if args.postgres:
+        print(f"{name} is measured on SQLite only (shared/BENCHMARKS.md)", file=sys.stderr)
+    return args, args.events or (5_000 if args.quick else 1_000_000)
 
 
 def timed(fn: Any) -> tuple[float, Any]:

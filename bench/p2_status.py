@@ -17,17 +17,12 @@ import tempfile
 from pathlib import Path
 
 import selflearn as sl
-from bench._common import arguments, median, publish
-from bench._store import build_store, timed
+from bench._common import median, publish
+from bench._store import build_store, store_options, timed
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = arguments(__doc__ or "")
-    parser.add_argument("--events", type=int, default=None, help="the store's size")
-    args = parser.parse_args(argv)
-    if args.postgres:
-        print("P2 is measured on SQLite only (shared/BENCHMARKS.md)", file=sys.stderr)
-    events = args.events or (5_000 if args.quick else 1_000_000)
+    args, events = store_options(__doc__ or "", "P2", argv)
     calls, replays, processes = (5, 1, 2) if args.quick else (30, 3, 5)
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "p2.db"

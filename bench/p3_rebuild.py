@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import selflearn as sl
-from bench._common import arguments, median, publish
-from bench._store import build_store, timed
+from bench._common import median, publish
+from bench._store import build_store, store_options, timed
 from selflearn.projections.runner import PAGE_SIZE
 
 
@@ -40,12 +40,7 @@ def mapped_read(app: Any) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = arguments(__doc__ or "")
-    parser.add_argument("--events", type=int, default=None, help="the store's size")
-    args = parser.parse_args(argv)
-    if args.postgres:
-        print("P3 is measured on SQLite only (shared/BENCHMARKS.md)", file=sys.stderr)
-    events = args.events or (5_000 if args.quick else 1_000_000)
+    args, events = store_options(__doc__ or "", "P3", argv)
     rounds = 1 if args.quick else 2
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "p3.db"

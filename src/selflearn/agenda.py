@@ -363,4 +363,4 @@ AGENDA_EVENTS: Final[tuple[type[Any], ...]] = (
     Proposal.RollbackBlocked,
     SelfCheck.CycleChecked,
 )
-AGENDA_TOPICS: Final = tuple(get_topic(cls) for cls in AGENDA_EVENTS)
+AGENDA_TOPICS: Final = frozenset(get_topic(cls) for cls in AGENDA_EVENTS)

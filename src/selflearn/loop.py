@@ -135,7 +135,6 @@ class LearningLoop:
         )
         self.app, self.url = open_store(url, create=not _open_existing)
         self.agenda = Agenda()
-        self._agenda_topics = frozenset(AGENDA_TOPICS)
         self._trust_cache = False
         self._synced_saves = -1
         self._host_seconds = 0.0  # real time spent in host code since the last sync
@@ -312,7 +311,7 @@ class LearningLoop:
             )
             for notification in page:
                 event = self._refresh_cached(notification)
-                if notification.topic in self._agenda_topics:
+                if notification.topic in AGENDA_TOPICS:
                     if event is None:
                         event = self.app.mapper.to_domain_event(notification)
                     self.agenda.apply(event, notification.id)
@@ -350,12 +349,19 @@ class LearningLoop:
 
         Inside a cycle the agenda must hold the cycle's own writes (and the host's, made
         from its ports); others' writes are seen at the next cycle's start, and a decision
-        that missed one conflicts on save. When the events saved here follow the agenda's
-        position without a gap they are folded as they are (no other writer came between,
-        so it is what a sync would read); otherwise, it syncs.
+        that missed one conflicts on save.
+        """
+        if not self._fold_own_saves():
+            self.sync()
+
+    def _fold_own_saves(self) -> bool:
+        """Fold the events saved here since the last sync, if they follow the agenda.
+
+        When they follow its position without a gap, no other writer came between, so
+        folding them is what a sync would do. False when they do not (nothing folded).
         """
         if self.app.saves == self._synced_saves:
-            return
+            return True
         position = self.agenda.position
         own: list[tuple[int, Any]] = []
         for item in reversed(self.app.recorded):  # newest first: stop at the agenda
@@ -364,13 +370,13 @@ class LearningLoop:
             own.append(item)
         own.sort(key=_first)
         if not own or any(n != position + 1 + i for i, (n, _) in enumerate(own)):
-            self.sync()
-            return
+            return False
         for n, event in own:
             if isinstance(event, AGENDA_EVENTS):
                 self.agenda.apply(event, n)
         self.agenda.position = own[-1][0]
         self._synced_saves = self.app.saves
+        return True
 
     @contextlib.contextmanager
     def host_call(self) -> Iterator[None]:
@@ -392,7 +398,7 @@ class LearningLoop:
         concurrency: a decision on an aggregate another process changed since the last
         sync conflicts, and its retry loads afresh.
         """
-        self.catch_up()
+        self._fold_own_saves()
         self.sync()
         self._trust_cache = True
         try:
