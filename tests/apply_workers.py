@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 
 import selflearn as sl
-from selflearn.apply import Hooks
+from selflearn.realapply.workspace import Hooks
 from selflearn.testing import FakeClock, FakeProbe
 from tests.workers import SlowExecutor
 

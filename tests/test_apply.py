@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from selflearn.apply import (
+from selflearn.realapply.patches import FilePlan, PatchError, plan
+from selflearn.realapply.workspace import (
     ApplyFailed,
     Hooks,
     Workspace,
@@ -16,7 +17,6 @@ from selflearn.apply import (
     restore_files,
     write_files,
 )
-from selflearn.patches import FilePlan, PatchError, plan
 from tests.workspaces import (
     APP,
     APP_DIFF,
@@ -47,7 +47,7 @@ def outside(tmp_path: Path) -> Path:
 
 
 def planned(ws: Workspace, *patches: str) -> tuple[FilePlan, ...]:
-    from selflearn.patches import paths_to_read
+    from selflearn.realapply.patches import paths_to_read
 
     contents, aliases = ws.contents(paths_to_read(list(patches)))
     return plan(list(patches), contents, aliases=aliases).files

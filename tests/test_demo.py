@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 
 import selflearn as sl
-from selflearn._demo_host import BY_KIND
-from selflearn._render import status_lines
 from selflearn.cli import main
 from selflearn.demo import DEFAULT_DAYS, DEFAULT_SEED, run_demo, stage_names
+from selflearn.demo.host import BY_KIND
 from selflearn.events.controls import Controls
 from selflearn.events.guardrail import Guardrail
 from selflearn.events.proposal import Proposal
+from selflearn.render import status_lines
 from selflearn.store import open_store
 from tests.conftest import DemoRun
 

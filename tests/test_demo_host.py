@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from selflearn._demo_host import (
+from selflearn.demo.host import (
     BY_KIND,
     CONFIG_FILE,
     SETTINGS,
@@ -18,8 +18,8 @@ from selflearn._demo_host import (
     config_text,
     parse_config,
 )
-from selflearn.patches import plan
 from selflearn.ports import LearningEventView, Opportunity, ProposalView
+from selflearn.realapply.patches import plan
 
 AT = datetime(2026, 1, 5, tzinfo=UTC)
 

@@ -35,9 +35,9 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 import selflearn.events
-from selflearn._render import SECTION_TITLES
 from selflearn.cli import main
 from selflearn.config import Flags
+from selflearn.render import SECTION_TITLES
 from tests import docs_scenario
 
 ROOT = Path(__file__).resolve().parent.parent

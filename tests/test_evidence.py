@@ -20,7 +20,7 @@ import pytest
 import selflearn as sl
 from selflearn.events.proposal import Proposal
 from selflearn.evidence import export_evidence
-from selflearn.testing import DEFAULT_START
+from selflearn.testing.fakes import DEFAULT_START
 from tests.conftest import BackendCase, Harness
 
 MakeHarness = Callable[..., Harness]

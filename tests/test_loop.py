@@ -802,7 +802,7 @@ class TestHostErrorPostgres(HostErrorBehaviour):
 class ReconcileBehaviour(BackendCase):
     def crashed_run(self, h: Harness) -> str:
         """A run whose process died after recording its start."""
-        from selflearn._cycle import Cycle
+        from selflearn.cycle import Cycle
 
         pid = h.approved()
         cycle = Cycle(h.loop)
@@ -854,7 +854,7 @@ class ReconcileBehaviour(BackendCase):
 
     def test_executed_run_without_an_attempt_is_verified_after_its_lease(self, h: Harness) -> None:
         """A run whose process died between execution and attempt 1 is verified later."""
-        from selflearn._cycle import Cycle
+        from selflearn.cycle import Cycle
 
         pid = h.approved()
         cycle = Cycle(h.loop)

@@ -18,7 +18,7 @@ import pytest
 import selflearn as sl
 from selflearn.events.migration import V1_ENVELOPE, v1_proposal_id
 from selflearn.migrate import raw_state
-from selflearn.testing import DEFAULT_START, FakeClock
+from selflearn.testing.fakes import DEFAULT_START, FakeClock
 from tests.conftest import BackendCase, Harness
 
 MakeHarness = Callable[..., Harness]

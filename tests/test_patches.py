@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 import selflearn as sl
-from selflearn.patches import PatchError, check_patches, paths_to_read, plan, sha256_of
+from selflearn.realapply.patches import PatchError, check_patches, paths_to_read, plan, sha256_of
 
 APP = "conf/app.ini"
 APP_V1 = b"[app]\nworkers=2\ntimeout=30\n"

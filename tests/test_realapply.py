@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import selflearn as sl
-from selflearn.apply import Hooks, Workspace, write_all
+from selflearn.realapply.workspace import Hooks, Workspace, write_all
 from tests.conftest import BackendCase, Harness
 from tests.workspaces import (
     APP,

@@ -13,8 +13,8 @@ from typing import Any
 
 import attrs
 
+from selflearn.charts import ReportData, chart_data, render_html, write_report
 from selflearn.demo import stage_names
-from selflearn.report_html import ReportData, chart_data, render_html, write_report
 from tests.conftest import DemoRun, chromium_binary
 from tests.pngpixels import read_png
 

@@ -194,9 +194,9 @@ def test_every_event_a_timeline_shows_has_a_summary_of_its_own() -> None:
     a new event class fails here until the timeline can say what it records."""
     from eventsourcing.domain import Aggregate
 
-    from selflearn._timeline import summary
     from selflearn.events.guardrail import Guardrail
     from selflearn.events.proposal import Proposal
+    from selflearn.timeline import summary
 
     shown = [
         value

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 
 import selflearn as sl
-from selflearn.verify import directional_probability
+from selflearn.verify.verifier import directional_probability
 
 DONE = sl.ExecutionResult()
 V = sl.RuleVerifier()

@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from selflearn.apply import write_all
+from selflearn.realapply.workspace import write_all
 
 APP = "conf/app.ini"
 APP_V1 = b"[app]\nworkers=2\ntimeout=30\n"

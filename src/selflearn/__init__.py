@@ -3,7 +3,6 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from selflearn.config import Flags
-from selflearn.engine import DefaultProposer
 from selflearn.exceptions import (
     ConfigError,
     IllegalTransition,
@@ -28,6 +27,7 @@ from selflearn.ports import (
     Verdict,
     Verifier,
 )
+from selflearn.proposer import DefaultProposer
 from selflearn.reports import CycleReport, RollbackReport, RunReport, TimelineEntry
 from selflearn.status import StatusReport
 from selflearn.verify import MetricSpec, RuleVerifier

@@ -26,13 +26,9 @@ from eventsourcing.application import AggregateNotFoundError, LRUCache
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import IntegrityError, Notification, PersistenceError
 
-from selflearn import _realapply as realapply
-from selflearn._cycle import Cycle
-from selflearn._timeline import timeline_entries
-from selflearn._views import proposal_view
 from selflearn.agenda import AGENDA_EVENTS, AGENDA_TOPICS, PAGE_SIZE, Agenda
-from selflearn.apply import DEFAULT_HOOKS, Hooks
 from selflearn.config import RISK_LEVELS, Flags, check_capability
+from selflearn.cycle import Cycle
 from selflearn.events.controls import CONTROLS_ID, Controls
 from selflearn.events.guardrail import GUARDRAIL_ID, Guardrail
 from selflearn.events.learning import LearningSignal, signal_id
@@ -49,7 +45,6 @@ from selflearn.exceptions import (
     ValidationError,
 )
 from selflearn.migrate import MigrationReport, already_imported, import_v1, read_v1_file
-from selflearn.patches import check_patches, to_stored
 from selflearn.ports import (
     Executor,
     Probe,
@@ -60,10 +55,15 @@ from selflearn.ports import (
 )
 from selflearn.projections.runner import Progress
 from selflearn.projections.viewstore import ViewStore, view_store_for
+from selflearn.realapply import steps as realapply
+from selflearn.realapply.patches import check_patches, to_stored
+from selflearn.realapply.workspace import DEFAULT_HOOKS, Hooks
 from selflearn.reports import CycleReport, RollbackReport, TimelineEntry
 from selflearn.status import RebuildReport, StatusReport
 from selflearn.store import is_locked_error, open_store, postgres_lock
+from selflearn.timeline import timeline_entries
 from selflearn.verify import RuleVerifier
+from selflearn.views import proposal_view
 
 log = structlog.get_logger(__name__)
 
@@ -122,7 +122,9 @@ class LearningLoop:
         self.verifier: Verifier = verifier if verifier is not None else RuleVerifier()
         self.proposer = proposer
         self.workspace = _workspace(workspace)
-        self.apply_hooks: Hooks = DEFAULT_HOOKS  # test seams of real apply (selflearn.apply)
+        self.apply_hooks: Hooks = (
+            DEFAULT_HOOKS  # test seams of real apply (selflearn.realapply.workspace)
+        )
         self.include_non_production = bool(include_non_production)
         self.families = _families(policy_families)
         self.seed = seed if seed is not None else secrets.randbits(63)

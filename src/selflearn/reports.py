@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from selflearn._convert import to_plain
+from selflearn.values import to_plain
 
 
 class _Plain:

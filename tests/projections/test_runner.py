@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import selflearn as sl
-from selflearn._convert import to_plain
 from selflearn.exceptions import IllegalTransition
 from selflearn.projections import VIEW_NAMES, VIEWS
 from selflearn.projections.runner import catch_up, rebuild, replay
 from selflearn.projections.viewstore import MemoryViewStore
+from selflearn.values import to_plain
 from tests import strategies
 from tests.conftest import Harness, store_url_for
 

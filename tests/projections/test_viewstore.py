@@ -15,10 +15,10 @@ from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.tests import persistence as es_persistence
 
 import selflearn as sl
-from selflearn._convert import to_plain
 from selflearn.projections import VIEWS
 from selflearn.projections.runner import catch_up
 from selflearn.projections.viewstore import MemoryViewStore, SQLiteViewStore, ViewRecord
+from selflearn.values import to_plain
 from tests.conftest import (
     POSTGRES_URL,
     BackendCase,

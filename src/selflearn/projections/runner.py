@@ -19,10 +19,10 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification
 from eventsourcing.utils import TopicError, resolve_topic
 
-from selflearn._convert import converter, to_plain
 from selflearn.exceptions import StoreError
 from selflearn.projections.base import View
 from selflearn.projections.viewstore import ViewRecord, ViewStore
+from selflearn.values import converter, to_plain
 
 log = structlog.get_logger(__name__)
 

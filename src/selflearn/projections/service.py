@@ -12,7 +12,7 @@ from eventsourcing.application import Application
 
 from selflearn.exceptions import ValidationError
 from selflearn.projections import VIEWS, views_named
-from selflearn.projections.report import build_report
+from selflearn.projections.assemble import build_report
 from selflearn.projections.runner import Folded, Progress, catch_up, rebuild, replay
 from selflearn.projections.viewstore import ViewStore
 from selflearn.status import RebuildReport, StatusReport, StoreStatus, ViewStatus

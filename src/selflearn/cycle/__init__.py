@@ -9,9 +9,6 @@ from uuid import NAMESPACE_URL, uuid5
 
 import attrs
 
-from selflearn import _realapply as realapply
-from selflearn._views import proposal_view
-from selflearn.engine import DefaultProposer
 from selflearn.events.proposal import Proposal, Run
 from selflearn.events.rules import (
     MAX_EXECUTIONS_PER_CYCLE,
@@ -35,8 +32,11 @@ from selflearn.ports import (
     Proposer,
     Verdict,
 )
+from selflearn.proposer import DefaultProposer
+from selflearn.realapply import steps as realapply
 from selflearn.reports import CycleReport, RunReport
 from selflearn.verify import deltas
+from selflearn.views import proposal_view
 
 if TYPE_CHECKING:
     from selflearn.config import Flags
@@ -261,7 +261,7 @@ class Cycle:
     def create_drafts(self, opportunity: Opportunity, origin: list[str]) -> list[str]:
         """Create a proposal from each draft whose signature is not already open."""
         from selflearn.loop import proposal_id_for
-        from selflearn.patches import check_patches
+        from selflearn.realapply.patches import check_patches
 
         created: list[str] = []
         for index, draft in enumerate(self.drafts(opportunity)):

@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from selflearn.apply import (
+from selflearn.events.patching import (
+    APPLIED,
+    BLOCKED,
+    INTENDED,
+    decide_patch_action,
+)
+from selflearn.events.proposal import Proposal, Run
+from selflearn.exceptions import IllegalTransition, NotFound, ValidationError
+from selflearn.ports import Patch
+from selflearn.realapply.patches import PatchError, check_patches, from_stored, paths_to_read, plan
+from selflearn.realapply.workspace import (
     DEFAULT_HOOKS,
     ApplyFailed,
     Hooks,
@@ -27,19 +37,9 @@ from selflearn.apply import (
     restore_files,
     write_files,
 )
-from selflearn.events.patching import (
-    APPLIED,
-    BLOCKED,
-    INTENDED,
-    decide_patch_action,
-)
-from selflearn.events.proposal import Proposal, Run
-from selflearn.exceptions import IllegalTransition, NotFound, ValidationError
-from selflearn.patches import PatchError, check_patches, from_stored, paths_to_read, plan
-from selflearn.ports import Patch
 
 if TYPE_CHECKING:
-    from selflearn._cycle import Cycle
+    from selflearn.cycle import Cycle
     from selflearn.loop import LearningLoop
 
 REAL_APPLY_FAILED = "real_apply_failed"

@@ -20,10 +20,10 @@ from typing import Any, Final
 
 import attrs
 
-from selflearn._render import status_lines
+from selflearn.render import status_lines
 from selflearn.status import FunnelCounts, StatusReport
 
-SCRIPT_FILE: Final = "report_html.js"
+SCRIPT_FILE: Final = "charts.js"
 FUNNEL_STAGES: Final = ("created", "approved", "executed", "verified")
 STATES: Final = ("pending_approval", "approved", "executed", "verified", "rejected")
 VERDICTS: Final = ("win", "loss", "inconclusive")

@@ -7,8 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 from selflearn.events.proposal import Proposal, Run
-from selflearn.patches import from_stored
 from selflearn.ports import ProposalView, RunView
+from selflearn.realapply.patches import from_stored
 
 
 def next_recheck_at(run: Run, interval_seconds: int) -> Any:

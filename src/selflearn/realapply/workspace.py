@@ -8,7 +8,7 @@ content-addressed under `<workspace>/.selflearn/backups/<sha256>`. Every change 
 workspace happens under an exclusive `flock` of the workspace directory, so selflearn
 processes sharing a workspace take turns. POSIX only.
 
-No store here: the cycle records the events (`selflearn._realapply`).
+No store here: the cycle records the events (`selflearn.realapply.steps`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, Final
 import attrs
 
 from selflearn.events.patching import Found, classify
-from selflearn.patches import FilePlan, PatchError, sha256_of
+from selflearn.realapply.patches import FilePlan, PatchError, sha256_of
 
 STATE_DIR: Final = ".selflearn"
 BACKUP_DIR: Final = ".selflearn/backups"

@@ -19,7 +19,6 @@ from typing import Final
 
 import attrs
 
-from selflearn.engine import DefaultProposer
 from selflearn.ports import (
     ExecutionResult,
     Metrics,
@@ -27,6 +26,7 @@ from selflearn.ports import (
     ProposalDraft,
     ProposalView,
 )
+from selflearn.proposer import DefaultProposer
 
 CONFIG_FILE: Final = "agent.toml"
 SAMPLES: Final = 10  # samples per metric and measurement

@@ -20,8 +20,10 @@ from typing import Final
 
 import attrs
 
-from selflearn._demo_host import CHANGES, CONFIG_FILE, SimulatedHost, reports
-from selflearn._demo_story import (
+from selflearn.charts import DaySnapshot, ReportData, StageSpan, write_report
+from selflearn.config import Flags
+from selflearn.demo.host import CHANGES, CONFIG_FILE, SimulatedHost, reports
+from selflearn.demo.story import (
     START,
     Tally,
     flag_changes,
@@ -30,15 +32,13 @@ from selflearn._demo_story import (
     stage_summary,
     when,
 )
-from selflearn._render import status_lines
-from selflearn.config import Flags
 from selflearn.exceptions import IllegalTransition, ValidationError
 from selflearn.loop import LearningLoop
-from selflearn.report_html import DaySnapshot, ReportData, StageSpan, write_report
+from selflearn.render import status_lines
 from selflearn.reports import RunReport
 from selflearn.status import StatusReport
 from selflearn.store import StoreURL
-from selflearn.testing import FakeClock
+from selflearn.testing.fakes import FakeClock
 
 CYCLE: Final = timedelta(minutes=15)
 DEFAULT_DAYS: Final = 7

@@ -1,11 +1,4 @@
-"""Fakes of every host port, for tests of selflearn and of hosts' own integrations.
-
-clock = FakeClock()
-probe = FakeProbe({"health_score": 80.0})
-executor = FakeExecutor(probe=probe, effects={"Cache results": {"health_score": +2.0}})
-loop = LearningLoop("memory://", executor=executor, probe=probe, clock=clock)
-loop.tick(); clock.advance(seconds=300); loop.tick()
-"""
+"""Fakes of every host port: a clock that moves when told, a scripted probe and executor."""
 
 from __future__ import annotations
 
@@ -14,7 +7,6 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from selflearn._invariants import Violation, check_history
 from selflearn.ports import ExecutionResult, Metrics, ProposalView
 
 DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -145,34 +137,3 @@ class FakeExecutor:
         if callable(outcome) and not isinstance(outcome, ExecutionResult):
             return outcome(proposal, mode)
         return outcome
-
-
-def check_invariants(loop: Any) -> list[Violation]:
-    """Every violation of the guardrail invariants in `loop`'s whole recorded history."""
-    app = loop.app
-    history = [
-        (n.id, app.mapper.to_domain_event(n))
-        for n in app.recorder.select_notifications(start=None, limit=10_000_000)
-    ]
-    return check_history(history)
-
-
-def __getattr__(name: str) -> Any:
-    # The state machine needs hypothesis (the `testing` extra); import it only when asked.
-    if name in ("LearningLoopMachine", "SimulatedCrash"):
-        from selflearn import _machine
-
-        return getattr(_machine, name)
-    raise AttributeError(f"module 'selflearn.testing' has no attribute {name!r}")
-
-
-__all__ = [
-    "FakeClock",
-    "FakeExecutor",
-    "FakeProbe",
-    "LearningLoopMachine",  # noqa: F822 - resolved lazily by __getattr__ (needs hypothesis)
-    "SimulatedCrash",  # noqa: F822 - resolved lazily by __getattr__
-    "Violation",
-    "check_history",
-    "check_invariants",
-]

@@ -8,8 +8,8 @@ from typing import Final
 
 import attrs
 
-from selflearn._demo_host import CONFIG_FILE
 from selflearn.config import Flags
+from selflearn.demo.host import CONFIG_FILE
 from selflearn.ports import ProposalView
 from selflearn.reports import CycleReport, RunReport
 

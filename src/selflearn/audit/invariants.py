@@ -244,3 +244,13 @@ def replay_mismatches(app: Any, aggregate_ids: Sequence[Any]) -> list[str]:
 def aggregate_ids(history: Iterable[tuple[int, Any]]) -> list[Any]:
     """The id of every aggregate in `history`, in order of first appearance."""
     return list(dict.fromkeys(event.originator_id for _, event in history))
+
+
+def check_invariants(loop: Any) -> list[Violation]:
+    """Every violation of the guardrail invariants in `loop`'s whole recorded history."""
+    app = loop.app
+    history = [
+        (n.id, app.mapper.to_domain_event(n))
+        for n in app.recorder.select_notifications(start=None, limit=10_000_000)
+    ]
+    return check_history(history)

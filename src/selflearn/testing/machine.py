@@ -31,15 +31,15 @@ from hypothesis.stateful import (
     rule,
 )
 
-from selflearn._convert import to_plain
-from selflearn._invariants import aggregate_ids, check_history, replay_mismatches
+from selflearn.audit.invariants import aggregate_ids, check_history, replay_mismatches
 from selflearn.config import CAPABILITIES, Flags
 from selflearn.exceptions import IllegalTransition, NotFound
 from selflearn.loop import LearningLoop
 from selflearn.ports import ExecutionResult, FileEdit, ProposalDraft
 from selflearn.projections import VIEWS
 from selflearn.projections.runner import catch_up, replay
-from selflearn.testing import FakeClock, FakeExecutor, FakeProbe
+from selflearn.testing.fakes import FakeClock, FakeExecutor, FakeProbe
+from selflearn.values import to_plain
 
 
 def _sha256(path: Path) -> str | None:

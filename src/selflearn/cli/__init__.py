@@ -119,7 +119,7 @@ def status(store: str, as_json: bool, as_of: datetime | None) -> None:
     """Print the status report: rollout, proposal funnel, outcome quality, policy state,
     execution guardrail, opportunity windows and the store. Writes no event (catching the
     views up may write their tables)."""
-    from selflearn._render import print_status
+    from selflearn.render import print_status
 
     with cli_errors(), open_loop(store) as loop:
         report = loop.status(as_of=as_of)
@@ -169,7 +169,7 @@ def rebuild(store: str, names: tuple[str, ...]) -> None:
 @json_option
 def timeline(proposal_id: str, store: str, as_json: bool) -> None:
     """Print every event of a proposal and its runs, in order, with their reasons."""
-    from selflearn._render import print_timeline
+    from selflearn.render import print_timeline
 
     with cli_errors(), open_loop(store) as loop:
         entries = loop.timeline(proposal_id)
@@ -186,8 +186,8 @@ def flags(store: str, as_json: bool) -> None:
     """Print the effective flags of this environment, where each comes from (environment,
     default, or an operator override recorded in the store) and the rollout stage; exit 1
     on a bad value."""
-    from selflearn._convert import to_plain
-    from selflearn._render import print_flags
+    from selflearn.render import print_flags
+    from selflearn.values import to_plain
 
     with cli_errors():
         env_flags = Flags.from_env()
