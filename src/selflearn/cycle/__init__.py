@@ -30,7 +30,9 @@ from selflearn.ports import (
     ProposalDraft,
     ProposalView,
     Proposer,
+    RunKind,
     Verdict,
+    VerdictKind,
 )
 from selflearn.proposer import DefaultProposer
 from selflearn.realapply import steps as realapply
@@ -589,7 +591,7 @@ class Cycle:
             return _Attempt(number, before, after, verdict, error)
         return _Attempt(number, before, after, verdict, None)
 
-    def verify(self, pid: str, run_id: str, number: int, *, kind: str) -> RunReport | None:
+    def verify(self, pid: str, run_id: str, number: int, *, kind: RunKind) -> RunReport | None:
         """Measure, judge and record attempt `number` of a run; converge it when it is final."""
         loop = self.loop
         flags = self.flags
@@ -601,6 +603,7 @@ class Cycle:
         # finalized as exhausted without measuring again.
         over = number > flags.verification_retry_max_attempts
         measured = None if over else self.measure(proposal, run, number)
+        kind_now: VerdictKind
         if measured is None:
             kind_now, confidence = "inconclusive", float(run.confidence or 0.0)
             exhausted = converges = True
@@ -685,7 +688,7 @@ class Cycle:
         run: Run,
         *,
         at: datetime,
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         exhausted: bool,
         reason: str,
@@ -798,7 +801,7 @@ def _result_dict(result: ExecutionResult) -> dict[str, Any]:
 
 
 def _row(
-    pid: str, run: Run, *, kind: str, converged: bool = False, error: str | None = None
+    pid: str, run: Run, *, kind: RunKind, converged: bool = False, error: str | None = None
 ) -> RunReport:
     return RunReport(
         run_id=run.id,

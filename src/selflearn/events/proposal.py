@@ -14,10 +14,12 @@ import attrs
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
+from selflearn.config import Mode, RiskLevel
 from selflearn.events.migration import upcast_v1_state
 from selflearn.events.patching import APPLIED, BLOCKED, INTENDED, RESTORED
 from selflearn.events.rules import MAX_FAILED_RUNS
 from selflearn.exceptions import IllegalTransition
+from selflearn.ports import ExecutionStatus, RunStatus, VerdictKind
 
 STATUSES: Final = ("pending_approval", "approved", "executed", "verified", "rejected")
 TERMINAL: Final = frozenset({"verified", "rejected"})
@@ -35,18 +37,18 @@ class Run:
     """One execution of the proposal, as the events tell it."""
 
     id: str
-    mode: str
+    mode: Mode
     mode_reason: str
     started_at: datetime
     lease_until: datetime
-    execution_status: str = "running"
+    execution_status: RunStatus = "running"
     baseline: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     executed_at: datetime | None = None
     attempts: int = 0
     last_attempt_at: datetime | None = None
     pending_recheck: bool = False
-    verdict: str | None = None
+    verdict: VerdictKind | None = None
     confidence: float | None = None
     exhausted: bool = False
     finished_at: datetime | None = None
@@ -105,7 +107,7 @@ class Proposal(Aggregate):
         hypothesis: str,
         plan_steps: list[str],
         expected_impact: str,
-        risk_level: str,
+        risk_level: RiskLevel,
         confidence: float,
         priority: float,
         signature: str,
@@ -131,7 +133,7 @@ class Proposal(Aggregate):
         self.policy_arms: dict[str, str] = {}
         self.runs: dict[str, Run] = {}
         self.failed_runs = 0
-        self.verdict: str | None = None
+        self.verdict: VerdictKind | None = None
         self.verdict_confidence: float | None = None
         self.exhausted = False
 
@@ -213,7 +215,7 @@ class Proposal(Aggregate):
         *,
         at: datetime,
         run_id: str,
-        mode: str,
+        mode: Mode,
         mode_reason: str,
         decision: dict[str, Any],
         lease_until: datetime,
@@ -236,7 +238,7 @@ class Proposal(Aggregate):
         *,
         at: datetime,
         run_id: str,
-        mode: str,
+        mode: Mode,
         mode_reason: str,
         decision: dict[str, Any],
         lease_until: datetime,
@@ -265,7 +267,7 @@ class Proposal(Aggregate):
         at: datetime,
         run_id: str,
         baseline: dict[str, Any],
-        status: str,
+        status: ExecutionStatus,
         cost_usd: float,
         duration_ms: float,
         artifacts: dict[str, Any],
@@ -292,7 +294,7 @@ class Proposal(Aggregate):
         at: datetime,
         run_id: str,
         baseline: dict[str, Any],
-        status: str,
+        status: ExecutionStatus,
         cost_usd: float,
         duration_ms: float,
         artifacts: dict[str, Any],
@@ -391,7 +393,7 @@ class Proposal(Aggregate):
         after: dict[str, Any],
         delta: dict[str, float],
         signals: dict[str, Any],
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         pending_recheck: bool,
         reasons: list[str],
@@ -430,7 +432,7 @@ class Proposal(Aggregate):
         after: dict[str, Any],
         delta: dict[str, float],
         signals: dict[str, Any],
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         pending_recheck: bool,
         reasons: list[str],
@@ -460,7 +462,7 @@ class Proposal(Aggregate):
         *,
         at: datetime,
         run_id: str,
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         exhausted: bool,
         reason: str,
@@ -488,7 +490,7 @@ class Proposal(Aggregate):
         *,
         at: datetime,
         run_id: str,
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         exhausted: bool,
         reason: str,

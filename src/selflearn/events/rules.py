@@ -11,7 +11,7 @@ from typing import Final
 
 import attrs
 
-from selflearn.config import Flags
+from selflearn.config import Flags, Mode, RiskLevel
 
 QUOTA_WINDOW: Final = timedelta(seconds=3600)
 DEDUP_WINDOW: Final = timedelta(days=30)
@@ -39,7 +39,7 @@ def priority_of(*, value: float, novelty: float, confidence: float, risk: float)
     return clamp01(0.40 * value + 0.25 * novelty + 0.20 * confidence + 0.15 * (1.0 - risk))
 
 
-def risk_level_of(risk: float) -> str:
+def risk_level_of(risk: float) -> RiskLevel:
     """`high` from 0.75, `medium` from 0.45, else `low` (SPEC §2)."""
     if risk >= 0.75:
         return "high"
@@ -85,7 +85,7 @@ def admissions_in_window(admissions: Iterable[datetime], now: datetime) -> int:
 class ModeDecision:
     """The mode a run gets and why, with the facts the decision was made on."""
 
-    mode: str
+    mode: Mode
     reason: str
     detail: Mapping[str, object]
 

@@ -10,7 +10,7 @@ from typing import Any, Final, Literal
 import attrs
 
 from selflearn.exceptions import ValidationError
-from selflearn.ports import ExecutionResult, Metrics, Verdict
+from selflearn.ports import ExecutionResult, Metrics, Verdict, VerdictKind
 
 # Thresholds are compared with this tolerance, so a Δ that equals a threshold in decimal
 # (0.3 - 0.28 is 0.01999… in binary) counts as reaching it.
@@ -134,6 +134,7 @@ class RuleVerifier:
                 "p_improve": p_up,
                 "p_regress": p_down,
             }
+        kind: VerdictKind
         if criticals:
             kind, deciding, scalar = "loss", criticals, 0.85
         elif len(negatives) >= 2:
