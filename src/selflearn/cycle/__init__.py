@@ -1,4 +1,4 @@
-"""One cycle of the loop (SPEC §4), step by step, in the order the SPEC gives."""
+"""One cycle of the loop, step by step, in the order docs/behaviour.md ("The cycle") gives."""
 
 from __future__ import annotations
 
@@ -360,7 +360,7 @@ class Cycle:
 
         Every run may need `VERIFICATION_RETRY_MAX_ATTEMPTS - 1` rechecks but a cycle makes
         at most 3; each due recheck left over takes the place of a new run, so the pending
-        runs stay bounded (SPEC §6.3) however many proposals wait.
+        runs stay bounded however many proposals wait.
         """
         loop = self.loop
         loop.catch_up()
@@ -416,7 +416,7 @@ class Cycle:
         return loop.retry(attempt, what=f"start a run of {proposal_id}")
 
     def run_one(self, proposal: Proposal, run: Run) -> None:
-        """Baseline, execute, verify attempt 1 (SPEC §4.6); host errors close the run as failed."""
+        """Baseline, patches, execute, verify attempt 1; host errors close the run as failed."""
         loop = self.loop
         pid = str(proposal.id)
         self.counts.executed += 1

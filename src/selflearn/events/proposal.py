@@ -1,4 +1,4 @@
-"""The proposal aggregate: its states (SPEC §3), its runs and their verification attempts.
+"""The proposal aggregate: its states, its runs and their verification attempts.
 
 Public methods check the rules and raise `IllegalTransition`; the private `@event`
 methods only change state, because they run again every time the proposal is loaded.
@@ -54,7 +54,7 @@ class Run:
     finished_at: datetime | None = None
     failure_reason: str | None = None
     error: str | None = None
-    # Real apply (SPEC §7): the dry-run outcome, or the state of the patches in the workspace.
+    # Real apply: the dry-run outcome, or the state of the patches in the workspace.
     patch_check: str | None = None
     apply_state: str | None = None
     apply_files: list[dict[str, Any]] = attrs.Factory(list)
@@ -75,7 +75,7 @@ class Proposal(Aggregate):
     """A candidate improvement and everything that happened to it."""
 
     class Proposed(Aggregate.Created):
-        """The proposal was created (schema v2; v1 is the earlier system's row, SPEC §11)."""
+        """The proposal was created (schema v2; v1 is the earlier system's row, upcast on load)."""
 
         class_version = 2
         at: datetime
@@ -94,7 +94,7 @@ class Proposal(Aggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """A v1 row, imported as it was, becomes the v2 shape (SPEC §11's table)."""
+            """A v1 row, imported as it was, becomes the v2 shape by the v1 mapping table."""
             upcast_v1_state(state, aggregate_topic=get_topic(Proposal))
 
     @event(Proposed)
@@ -313,7 +313,7 @@ class Proposal(Aggregate):
         run.executed_at = at
 
     class RunFailed(Aggregate.Event):
-        """The run was closed without a verdict (SPEC §3); the proposal is approved again."""
+        """The run was closed without a verdict (a failed run); the proposal is approved again."""
 
         at: datetime
         run_id: str
@@ -368,7 +368,7 @@ class Proposal(Aggregate):
     # -- verification ------------------------------------------------------------------
 
     class AttemptVerified(Aggregate.Event):
-        """One verification attempt of a run (SPEC §6.2): the measurements and the verdict."""
+        """One verification attempt of a run: the measurements and the verdict."""
 
         at: datetime
         run_id: str
@@ -446,7 +446,7 @@ class Proposal(Aggregate):
         run.confidence = confidence
 
     class RunConverged(Aggregate.Event):
-        """The run has its final verdict; the proposal is verified (SPEC §6.3)."""
+        """The run has its final verdict; the proposal is verified."""
 
         at: datetime
         run_id: str
@@ -509,7 +509,7 @@ class Proposal(Aggregate):
         self.verdict_confidence = confidence
         self.exhausted = exhausted
 
-    # -- real apply (SPEC §7) ------------------------------------------------------------
+    # -- real apply ---------------------------------------------------------------------
     #
     # A run's patches go INTENDED → APPLIED | RESTORED | BLOCKED, APPLIED → RESTORED |
     # BLOCKED, BLOCKED → RESTORED | BLOCKED. Every event names the files with their hashes.

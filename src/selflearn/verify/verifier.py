@@ -1,4 +1,4 @@
-"""The default verifier (SPEC §6): threshold rules on scalar metrics, Welch tests on samples."""
+"""The default verifier: threshold rules on scalar metrics, Welch tests on samples."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ class RuleVerifier:
     specs: tuple[MetricSpec, ...] = DEFAULT_SPECS
 
     def verify(self, before: Metrics, after: Metrics, execution: ExecutionResult) -> Verdict:
-        """Judge one attempt by SPEC §6.2."""
+        """Judge one attempt: each metric against its spec, then the verdict."""
         positives: dict[str, float] = {}
         negatives: dict[str, float] = {}
         criticals: dict[str, float] = {}
