@@ -838,7 +838,7 @@ def joined(*parts: str) -> str:
 
 
 SPEC_, SHARED_, BENCHMARKS_ = joined("SP", "EC"), joined("shar", "ed/"), joined("BENCH", "MARKS")
-#: The files of the project's brief, none of which is part of the repository.
+#: Documents outside the repository, which no file may cite.
 BRIEF_FILES = tuple(
     joined(*name, ".md")
     for name in (
@@ -903,7 +903,7 @@ def test_no_file_cites_a_document_outside_the_repository() -> None:
 
 
 def test_the_citation_check_can_fail() -> None:
-    """The check finds each way of citing the brief, and leaves look-alike names alone."""
+    """The check finds each way of citing such a document, and leaves look-alike names alone."""
     for cited in (
         f"see {SPEC_} §5.1",
         f"the {SPEC_}'s numbers",
