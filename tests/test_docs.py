@@ -839,7 +839,7 @@ def joined(*parts: str) -> str:
 
 SPEC_, SHARED_, BENCHMARKS_ = joined("SP", "EC"), joined("shar", "ed/"), joined("BENCH", "MARKS")
 #: Documents outside the repository, which no file may cite.
-BRIEF_FILES = tuple(
+OUTSIDE_FILES = tuple(
     joined(*name, ".md")
     for name in (
         ("AP", "I"),
@@ -855,7 +855,7 @@ OUTSIDE = re.compile(
             rf"\b{SPEC_}\b",
             re.escape(SHARED_),
             rf"\b{BENCHMARKS_}\b",
-            *(rf"\b{re.escape(name)}\b" for name in BRIEF_FILES),
+            *(rf"\b{re.escape(name)}\b" for name in OUTSIDE_FILES),
         )
     )
 )
