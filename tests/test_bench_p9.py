@@ -119,3 +119,29 @@ def test_p9_verdicts_quick(tmp_path: Path) -> None:
         "calibration",
     } == set(result["bars"])
     assert all(isinstance(met, bool) for met in result["bars"].values())
+
+
+def test_the_guard_comparison_uses_the_verifiers_radius() -> None:
+    """The vectorized radius of `bench.p9_guard` is the library's one-sided radius."""
+    from bench.p9_guard import one_sided_radius as vectorized
+
+    from selflearn.verify.sequential import one_sided_radius
+
+    variance = np.array([0.01, 0.04, 2.0])
+    tau2 = np.array([0.08, 0.01, 0.5])
+    got = vectorized(variance, tau2, 0.0125)
+    for v, t2, r in zip(variance, tau2, got, strict=True):
+        assert r == pytest.approx(one_sided_radius(float(v), float(t2) ** 0.5, 0.0125), rel=1e-9)
+
+
+@pytest.mark.slow
+def test_p9_guard_quick(tmp_path: Path) -> None:
+    """The design comparison reports every guard and scale with its A/A worst case."""
+    result: dict[str, Any] = run_bench("p9_guard", tmp_path)
+    assert "student_t/three_se" == result["chosen"]
+    assert {
+        f"{g}/{s}" for g in ("none", "inflate", "student_t") for s in ("improve", "three_se")
+    } == set(result["choices"])
+    for figures in result["choices"].values():
+        assert {"wins", "losses"} == set(figures["aa_worst"])
+        assert 0 <= figures["power_wins"] <= 1
