@@ -500,3 +500,23 @@ def test_scaling_by_any_positive_factor_changes_nothing(
             width = a.upper - a.lower
             assert c * a.lower == pytest.approx(b.lower, abs=1e-6 * c * (width + abs(a.lower)))
             assert c * a.upper == pytest.approx(b.upper, abs=1e-6 * c * (width + abs(a.upper)))
+
+
+@pytest.mark.parametrize("z", [-1e300, -1e160, -40.0, 40.0, 1e160])
+def test_extreme_statistics_give_p_values_not_errors(z: float) -> None:
+    """A difference of 10¹⁶⁰ standard errors either way: ln Λ stays a number (or +∞)."""
+    up, down = one_sided_log_lr(z, 0.01, 0.3), one_sided_log_lr(-z, 0.01, 0.3)
+    assert not math.isnan(up)
+    assert not math.isnan(down)
+    assert (up > 0) == (z > 0)
+    assert (down > 0) == (z < 0)
+
+
+def test_a_tiny_variance_run_is_tested_without_overflow() -> None:
+    """Samples 10⁻¹⁵⁰ apart, and a shift of 1: z ≈ 10¹⁵⁰, the test decides, nothing overflows."""
+    before = [k * 1e-150 for k in range(5)]
+    after = [1.0] * 5
+    (look,) = sequential_test(before, [after], tau=0.1, alpha=0.05)
+    assert look.tested
+    assert (0.0, 1.0) == (look.p_helps, look.p_harms)
+    assert 0.0 < look.lower <= 1.0 <= look.upper

@@ -70,10 +70,15 @@ def normal_log_cdf(x: float) -> float:
     """ln Φ(x), accurate far into the lower tail."""
     if x > -37.0:
         return math.log(0.5 * math.erfc(-x / _SQRT_2))
-    # Asymptotic series of Mills' ratio: Φ(x) = φ(x)/|x| · (1 − 1/x² + 3/x⁴ − 15/x⁶ …).
+    return -0.5 * x * x + _log_mills(x)
+
+
+def _log_mills(x: float) -> float:
+    """ln Φ(x) + x²/2 for x < −37, by the asymptotic series of Mills' ratio:
+    Φ(x) = φ(x)/|x| · (1 − 1/x² + 3/x⁴ − 15/x⁶ + 105/x⁸ …)."""
     y = 1.0 / (x * x)
     series = 1.0 - y + 3.0 * y * y - 15.0 * y**3 + 105.0 * y**4
-    return -0.5 * x * x - _LOG_SQRT_2PI - math.log(-x) + math.log(series)
+    return -_LOG_SQRT_2PI - math.log(-x) + math.log(series)
 
 
 def normal_isf_log(log_q: float) -> float:
@@ -316,7 +321,11 @@ def one_sided_log_lr(z: float, variance: float, tau: float) -> float:
     """ln Λ⁺ of the half-normal mixture on effects > 0 (evidence that d > 0)."""
     ratio = tau * tau / variance
     c = math.sqrt(ratio / (1.0 + ratio))
-    return _LOG_2 + normal_log_cdf(c * z) + two_sided_log_lr(z, variance, tau)
+    x = c * z
+    # ln 2 + ln Φ(cz) + ln Λ, where ln Λ = −½ ln(1 + τ²/V) + (cz)²/2; far below zero the
+    # two large terms of ln Φ(cz) + (cz)²/2 cancel by hand.
+    tail = normal_log_cdf(x) + 0.5 * x * x if x > -37.0 else _log_mills(x)
+    return _LOG_2 - 0.5 * math.log1p(ratio) + tail
 
 
 def two_sided_radius(variance: float, tau: float, alpha: float) -> float:
