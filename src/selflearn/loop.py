@@ -21,11 +21,11 @@ from types import TracebackType
 from typing import Any, Final, TypeVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
-import structlog
 from eventsourcing.application import AggregateNotFoundError, LRUCache
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import IntegrityError, Notification, PersistenceError
 
+from selflearn._log import get_logger
 from selflearn.agenda import AGENDA_EVENTS, AGENDA_TOPICS, PAGE_SIZE, Agenda
 from selflearn.config import RISK_LEVELS, Flags, check_capability
 from selflearn.cycle import Cycle
@@ -65,7 +65,7 @@ from selflearn.timeline import timeline_entries
 from selflearn.verify import RuleVerifier
 from selflearn.views import proposal_view
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")

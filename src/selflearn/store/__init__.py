@@ -20,7 +20,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
 import attrs
-import structlog
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import (
@@ -32,6 +31,7 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType
 
+from selflearn._log import get_logger
 from selflearn.config import DEFAULT_STORE
 from selflearn.events.controls import Controls
 from selflearn.events.guardrail import Guardrail
@@ -39,7 +39,7 @@ from selflearn.events.policy import Policy
 from selflearn.events.selfcheck import SelfCheck
 from selflearn.exceptions import ConfigError, StoreError
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 
