@@ -146,7 +146,6 @@ def configure_logging(verbose: bool) -> None:
     )
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
-    logger.propagate = False
 
 
 # -- the store ----------------------------------------------------------------------------
