@@ -22,7 +22,6 @@ from selflearn.exceptions import SelflearnError
 if TYPE_CHECKING:
     from selflearn.config import Flags
     from selflearn.loop import LearningLoop
-    from selflearn.status import StatusReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,12 +101,6 @@ def cli_errors() -> Iterator[None]:
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-
-
-def echo_store_warnings(report: StatusReport) -> None:
-    """The store's warnings (views that had to be rebuilt, …) on stderr."""
-    for warning in report.store.warnings:
-        click.echo(f"warning: {warning}", err=True)
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]

@@ -10,7 +10,6 @@ import click
 from selflearn.cli._common import (
     cli_errors,
     echo_json,
-    echo_store_warnings,
     json_option,
     open_loop,
     parse_as_of,
@@ -42,7 +41,8 @@ def status(store: str, as_json: bool, as_of: datetime | None) -> None:
         from selflearn.render import print_status
 
         print_status(report)
-    echo_store_warnings(report)
+    for warning in report.store.warnings:  # views that had to be rebuilt, …
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.command()
