@@ -8,6 +8,8 @@ variable, the value and what is allowed, before anything is written.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -22,6 +24,10 @@ MODES: Final = ("safe", "normal")
 CAPABILITIES: Final = ("executor", "bandit", "real-apply", "normal-mode")
 DEFAULT_STORE: Final = "sqlite:///data/selflearn.db"
 DEFAULT_V1_STORE: Final = "data/memory/improvement_proposals.json"
+DEFAULT_MAX_FILE_BYTES: Final = 1_048_576
+DEFAULT_MAX_FILES: Final = 20
+# The environment variable holding the key that encrypts stored event states (optional).
+CIPHER_KEY_VARIABLE: Final = "SELFLEARN_CIPHER_KEY"
 
 Stage = Literal["off", "shadow", "safe-canary", "expanded-safe", "normal-canary", "real-apply"]
 
@@ -161,6 +167,13 @@ class Flags:
     normal_mode_cooldown_seconds: int = _field(1800, _integer("normal_mode_cooldown_seconds", 0))
     enable_executor_real_apply: bool = _field(False, _boolean("enable_executor_real_apply"))
     executor_real_apply_max_patches: int = _field(1, _integer("executor_real_apply_max_patches", 0))
+    # The largest file real apply reads or writes, and the most files one run may touch.
+    executor_real_apply_max_file_bytes: int = _field(
+        DEFAULT_MAX_FILE_BYTES, _integer("executor_real_apply_max_file_bytes", 1)
+    )
+    executor_real_apply_max_files: int = _field(
+        DEFAULT_MAX_FILES, _integer("executor_real_apply_max_files", 1)
+    )
     proposal_v2_create_threshold: float = _field(0.62, _fraction("proposal_v2_create_threshold"))
     proposal_v2_auto_approve_threshold: float = _field(
         0.82, _fraction("proposal_v2_auto_approve_threshold")
@@ -234,3 +247,25 @@ def flag_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         field.name: "environment" if field.name.upper() in source else "default"
         for field in attrs.fields(Flags)
     }
+
+
+def cipher_key(environ: Mapping[str, str] | None = None) -> str | None:
+    """The key of `SELFLEARN_CIPHER_KEY` (base64 of 16, 24 or 32 bytes), None when unset.
+
+    The key is never a field of `Flags`, so it is never recorded with the effective flags.
+    A malformed key raises `ConfigError` naming the variable, never the value.
+    """
+    source = os.environ if environ is None else environ
+    value = source.get(CIPHER_KEY_VARIABLE, "").strip()
+    if not value:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) not in (16, 24, 32):
+        raise ConfigError(
+            f"{CIPHER_KEY_VARIABLE} is not allowed: expected the base64 encoding of a 16, 24 "
+            "or 32 byte AES key (the value is not shown)"
+        )
+    return value
