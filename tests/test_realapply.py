@@ -329,7 +329,7 @@ def _missing_directory(ws: Path, outside: Path) -> tuple[Any, ...]:
 ATTACKS = {
     "symlink_outside": (_symlink_outside, "outside the workspace"),
     "directory_symlink_outside": (_directory_symlink_outside, "outside the workspace"),
-    "context_mismatch": (_context_mismatch, "context does not match"),
+    "context_mismatch": (_context_mismatch, "context of hunk 1 does not match line 2"),
     "hash_mismatch": (_hash_mismatch, "pre-image sha256 mismatch"),
     "binary_file": (_binary_file, "binary"),
     "deleted_since_approval": (_deleted_since_approval, "does not exist"),
@@ -538,7 +538,7 @@ class CheckOnlyBehaviour(RealApplyCase):
         assert {reason} == {e.reason for e in checks.values()}
         assert [APP, "README.md"] == [f["path"] for f in checks["clean"].files]
         assert sha(README_V2) == checks["clean"].files[1]["after_sha256"]
-        assert "context does not match" in (checks["conflict"].error or "")
+        assert "context of hunk 1 does not match line 2" in (checks["conflict"].error or "")
         assert [] == h.events("Proposal.ApplyIntended")
 
     def test_without_a_workspace_the_check_is_recorded_unchecked(self, make: MakeHarness) -> None:
