@@ -15,6 +15,7 @@ and which line without ever quoting a line of the file.
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -24,7 +25,7 @@ from unidiff.errors import UnidiffParseError
 from unidiff.patch import PatchSet
 
 from selflearn.config import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_FILES
-from selflearn.exceptions import SelflearnError, ValidationError
+from selflearn.exceptions import ConfigError, SelflearnError, ValidationError
 from selflearn.ports import FileEdit, Patch, check_relative_path
 
 DEV_NULL: Final = "/dev/null"
@@ -431,6 +432,57 @@ def _check_size(what: str, text: str, limit: int) -> None:
     raise ValidationError(
         f"{what} is larger than {limit} bytes (EXECUTOR_REAL_APPLY_MAX_FILE_BYTES)"
     )
+
+
+# -- the workspace and selflearn's own files (pure: real, absolute paths in) ----------------
+
+
+def _within(path: str, folder: str) -> bool:
+    path, folder = posixpath.normpath(path), posixpath.normpath(folder)
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def check_workspace_root(
+    workspace: str,
+    *,
+    home: str | None = None,
+    store: str | None = None,
+    state_dir: str | None = None,
+) -> None:
+    """Raise `ConfigError` for a workspace that real apply must never patch: `/`, the home
+    directory, or a directory holding the loop's store or state directory (a patch could
+    then rewrite the log or the backups that would undo it).
+
+    Pure: the caller passes real, absolute paths (`os.path.realpath`); None for unknown.
+    """
+    root = posixpath.normpath(workspace)
+    if root == "/":
+        raise ConfigError("workspace '/' is not allowed: real apply patches a project, not a host")
+    if home is not None and root == posixpath.normpath(home):
+        raise ConfigError(
+            f"workspace {root!r} is the home directory: give the project's own directory"
+        )
+    for what, path in (("store", store), ("state directory", state_dir)):
+        if path is not None and _within(path, root):
+            raise ConfigError(
+                f"workspace {root!r} holds the loop's {what} ({path}): keep the {what} "
+                "outside the workspace, so no patch can reach it"
+            )
+
+
+def protected_within(workspace: str, paths: Iterable[str]) -> tuple[str, ...]:
+    """The workspace-relative forms of `paths` that lie inside `workspace` (the loop's own
+    files there: its v1 file, evidence directory…); patches never touch them.
+
+    Pure: real, absolute paths in.
+    """
+    root = posixpath.normpath(workspace)
+    found = {
+        posixpath.relpath(posixpath.normpath(path), root)
+        for path in paths
+        if _within(path, root) and posixpath.normpath(path) != root
+    }
+    return tuple(sorted(found))
 
 
 def to_stored(patch: Patch) -> dict[str, Any]:
