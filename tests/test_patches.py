@@ -8,7 +8,15 @@ import re
 import pytest
 
 import selflearn as sl
-from selflearn.realapply.patches import PatchError, check_patches, paths_to_read, plan, sha256_of
+from selflearn.realapply.patches import (
+    PatchError,
+    check_patches,
+    check_workspace_root,
+    paths_to_read,
+    plan,
+    protected_within,
+    sha256_of,
+)
 
 APP = "conf/app.ini"
 APP_V1 = b"[app]\nworkers=2\ntimeout=30\n"
@@ -411,3 +419,52 @@ def test_names_up_to_the_limit_are_accepted() -> None:
     """A 255-byte name is a valid path; .gitignore and .github/ are ordinary files."""
     for path in ("x" * 255, ".gitignore", ".github/workflows/ci.yml", "docs/.gitkeep"):
         assert path == sl.FileEdit(path, None, "x").path
+
+
+# -- the workspace and selflearn's own files ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("workspace", "fragment"),
+    [
+        ("/", "workspace '/' is not allowed"),
+        ("/home/ann", "is the home directory"),
+        ("/home/ann/", "is the home directory"),
+        ("/srv", "holds the loop's store (/srv/agent/data/selflearn.db)"),
+        ("/srv/agent", "holds the loop's store"),
+        ("/srv/agent/state", "holds the loop's state directory"),
+    ],
+)
+def test_workspaces_that_hold_the_host_or_the_loop_are_refused(
+    workspace: str, fragment: str
+) -> None:
+    """`/`, the home directory and an ancestor of the store or state directory are refused."""
+    with pytest.raises(sl.ConfigError, match=re.escape(fragment)):
+        check_workspace_root(
+            workspace,
+            home="/home/ann",
+            store="/srv/agent/data/selflearn.db",
+            state_dir="/srv/agent/state/x",
+        )
+
+
+def test_a_project_directory_is_a_workspace() -> None:
+    """A sibling of the store's directory, or a subdirectory of home, is fine."""
+    for workspace in ("/srv/project", "/home/ann/project", "/srv/agentx"):
+        check_workspace_root(
+            workspace, home="/home/ann", store="/srv/agent/selflearn.db", state_dir="/srv/agent/s"
+        )
+
+
+def test_protected_paths_inside_the_workspace() -> None:
+    """The loop's own files inside a workspace, relative to it; others are ignored."""
+    own = [
+        "/srv/app/data/memory/improvement_proposals.json",
+        "/srv/app/evidence",
+        "/srv/other/x.db",
+        "/srv/app",
+        "/srv/apple/x",
+    ]
+    assert ("data/memory/improvement_proposals.json", "evidence") == protected_within(
+        "/srv/app", own
+    )
