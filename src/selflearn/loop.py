@@ -89,7 +89,7 @@ def proposal_id_for(opportunity_id: str, index: int) -> str:
 
 
 class LearningLoop:
-    """An agent's self-improvement loop over one event store (see shared/API.md)."""
+    """An agent's self-improvement loop over one event store (the rules: docs/behaviour.md)."""
 
     def __init__(
         self,
@@ -142,7 +142,7 @@ class LearningLoop:
         self._host_seconds = 0.0  # real time spent in host code since the last sync
         self.log = log.bind(store=self.url.redacted)
         self._view_store: ViewStore | None = None
-        # The one-shot v1 import (SPEC §11) is the only start-up write; a CLI command
+        # The one-shot v1 import is the only start-up write; a CLI command
         # (`_open_existing`) never writes events on the side.
         if (
             _import_v1
@@ -580,7 +580,7 @@ class LearningLoop:
     # -- the cycle -----------------------------------------------------------------------
 
     def tick(self) -> CycleReport:
-        """Run one cycle (SPEC §4) and report what it did."""
+        """Run one cycle and report what it did."""
         with self.store_errors():
             return Cycle(self).run()
 
@@ -648,7 +648,7 @@ class LearningLoop:
         return contextlib.nullcontext()
 
     def status(self, as_of: datetime | None = None) -> StatusReport:
-        """The status report (SPEC §10): the views caught up, or the log replayed to `as_of`."""
+        """The status report: the views caught up, or the log replayed to `as_of`."""
         from selflearn.projections.service import status
 
         now = self.now()
@@ -683,7 +683,7 @@ class LearningLoop:
                 ]
             return timeline_entries(events, admissions)
 
-    # -- migration and evidence (SPEC §11, §12) --------------------------------------------
+    # -- migration and evidence -------------------------------------------------------------
 
     def migrate_v1(self, path: str | os.PathLike[str], dry_run: bool = False) -> MigrationReport:
         """Import the v1 proposals file at `path`; each row is recorded once, as it was.

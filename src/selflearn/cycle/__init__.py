@@ -1,4 +1,4 @@
-"""One cycle of the loop (SPEC §4), step by step, in the order the SPEC gives."""
+"""One cycle of the loop, step by step, in the order docs/behaviour.md ("The cycle") gives."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ from selflearn.ports import (
     ProposalDraft,
     ProposalView,
     Proposer,
+    RunKind,
     Verdict,
+    VerdictKind,
 )
 from selflearn.proposer import DefaultProposer
 from selflearn.realapply import steps as realapply
@@ -358,7 +360,7 @@ class Cycle:
 
         Every run may need `VERIFICATION_RETRY_MAX_ATTEMPTS - 1` rechecks but a cycle makes
         at most 3; each due recheck left over takes the place of a new run, so the pending
-        runs stay bounded (SPEC §6.3) however many proposals wait.
+        runs stay bounded however many proposals wait.
         """
         loop = self.loop
         loop.catch_up()
@@ -414,7 +416,7 @@ class Cycle:
         return loop.retry(attempt, what=f"start a run of {proposal_id}")
 
     def run_one(self, proposal: Proposal, run: Run) -> None:
-        """Baseline, execute, verify attempt 1 (SPEC §4.6); host errors close the run as failed."""
+        """Baseline, patches, execute, verify attempt 1; host errors close the run as failed."""
         loop = self.loop
         pid = str(proposal.id)
         self.counts.executed += 1
@@ -589,7 +591,7 @@ class Cycle:
             return _Attempt(number, before, after, verdict, error)
         return _Attempt(number, before, after, verdict, None)
 
-    def verify(self, pid: str, run_id: str, number: int, *, kind: str) -> RunReport | None:
+    def verify(self, pid: str, run_id: str, number: int, *, kind: RunKind) -> RunReport | None:
         """Measure, judge and record attempt `number` of a run; converge it when it is final."""
         loop = self.loop
         flags = self.flags
@@ -601,6 +603,7 @@ class Cycle:
         # finalized as exhausted without measuring again.
         over = number > flags.verification_retry_max_attempts
         measured = None if over else self.measure(proposal, run, number)
+        kind_now: VerdictKind
         if measured is None:
             kind_now, confidence = "inconclusive", float(run.confidence or 0.0)
             exhausted = converges = True
@@ -685,7 +688,7 @@ class Cycle:
         run: Run,
         *,
         at: datetime,
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         exhausted: bool,
         reason: str,
@@ -798,7 +801,7 @@ def _result_dict(result: ExecutionResult) -> dict[str, Any]:
 
 
 def _row(
-    pid: str, run: Run, *, kind: str, converged: bool = False, error: str | None = None
+    pid: str, run: Run, *, kind: RunKind, converged: bool = False, error: str | None = None
 ) -> RunReport:
     return RunReport(
         run_id=run.id,

@@ -1,6 +1,5 @@
-"""Pure rules of real apply (SPEC §7): what a run does with its patches, what a
-workspace's file hashes say about an apply whose outcome is unknown, and which backups
-may be pruned.
+"""Pure rules of real apply: what a run does with its patches, what a workspace's file
+hashes say about an apply whose outcome is unknown, and which backups may be pruned.
 
 No I/O: hashes are read by `selflearn.realapply.workspace` and passed in.
 """

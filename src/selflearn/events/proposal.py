@@ -1,4 +1,4 @@
-"""The proposal aggregate: its states (SPEC §3), its runs and their verification attempts.
+"""The proposal aggregate: its states, its runs and their verification attempts.
 
 Public methods check the rules and raise `IllegalTransition`; the private `@event`
 methods only change state, because they run again every time the proposal is loaded.
@@ -14,10 +14,12 @@ import attrs
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
+from selflearn.config import Mode, RiskLevel
 from selflearn.events.migration import upcast_v1_state
 from selflearn.events.patching import APPLIED, BLOCKED, INTENDED, RESTORED
 from selflearn.events.rules import MAX_FAILED_RUNS
 from selflearn.exceptions import IllegalTransition
+from selflearn.ports import ExecutionStatus, RunStatus, VerdictKind
 
 STATUSES: Final = ("pending_approval", "approved", "executed", "verified", "rejected")
 TERMINAL: Final = frozenset({"verified", "rejected"})
@@ -35,24 +37,24 @@ class Run:
     """One execution of the proposal, as the events tell it."""
 
     id: str
-    mode: str
+    mode: Mode
     mode_reason: str
     started_at: datetime
     lease_until: datetime
-    execution_status: str = "running"
+    execution_status: RunStatus = "running"
     baseline: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     executed_at: datetime | None = None
     attempts: int = 0
     last_attempt_at: datetime | None = None
     pending_recheck: bool = False
-    verdict: str | None = None
+    verdict: VerdictKind | None = None
     confidence: float | None = None
     exhausted: bool = False
     finished_at: datetime | None = None
     failure_reason: str | None = None
     error: str | None = None
-    # Real apply (SPEC §7): the dry-run outcome, or the state of the patches in the workspace.
+    # Real apply: the dry-run outcome, or the state of the patches in the workspace.
     patch_check: str | None = None
     apply_state: str | None = None
     apply_files: list[dict[str, Any]] = attrs.Factory(list)
@@ -73,7 +75,7 @@ class Proposal(Aggregate):
     """A candidate improvement and everything that happened to it."""
 
     class Proposed(Aggregate.Created):
-        """The proposal was created (schema v2; v1 is the earlier system's row, SPEC §11)."""
+        """The proposal was created (schema v2; v1 is the earlier system's row, upcast on load)."""
 
         class_version = 2
         at: datetime
@@ -92,7 +94,7 @@ class Proposal(Aggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """A v1 row, imported as it was, becomes the v2 shape (SPEC §11's table)."""
+            """A v1 row, imported as it was, becomes the v2 shape by the v1 mapping table."""
             upcast_v1_state(state, aggregate_topic=get_topic(Proposal))
 
     @event(Proposed)
@@ -105,7 +107,7 @@ class Proposal(Aggregate):
         hypothesis: str,
         plan_steps: list[str],
         expected_impact: str,
-        risk_level: str,
+        risk_level: RiskLevel,
         confidence: float,
         priority: float,
         signature: str,
@@ -131,7 +133,7 @@ class Proposal(Aggregate):
         self.policy_arms: dict[str, str] = {}
         self.runs: dict[str, Run] = {}
         self.failed_runs = 0
-        self.verdict: str | None = None
+        self.verdict: VerdictKind | None = None
         self.verdict_confidence: float | None = None
         self.exhausted = False
 
@@ -213,7 +215,7 @@ class Proposal(Aggregate):
         *,
         at: datetime,
         run_id: str,
-        mode: str,
+        mode: Mode,
         mode_reason: str,
         decision: dict[str, Any],
         lease_until: datetime,
@@ -236,7 +238,7 @@ class Proposal(Aggregate):
         *,
         at: datetime,
         run_id: str,
-        mode: str,
+        mode: Mode,
         mode_reason: str,
         decision: dict[str, Any],
         lease_until: datetime,
@@ -265,7 +267,7 @@ class Proposal(Aggregate):
         at: datetime,
         run_id: str,
         baseline: dict[str, Any],
-        status: str,
+        status: ExecutionStatus,
         cost_usd: float,
         duration_ms: float,
         artifacts: dict[str, Any],
@@ -292,7 +294,7 @@ class Proposal(Aggregate):
         at: datetime,
         run_id: str,
         baseline: dict[str, Any],
-        status: str,
+        status: ExecutionStatus,
         cost_usd: float,
         duration_ms: float,
         artifacts: dict[str, Any],
@@ -311,7 +313,7 @@ class Proposal(Aggregate):
         run.executed_at = at
 
     class RunFailed(Aggregate.Event):
-        """The run was closed without a verdict (SPEC §3); the proposal is approved again."""
+        """The run was closed without a verdict (a failed run); the proposal is approved again."""
 
         at: datetime
         run_id: str
@@ -366,7 +368,7 @@ class Proposal(Aggregate):
     # -- verification ------------------------------------------------------------------
 
     class AttemptVerified(Aggregate.Event):
-        """One verification attempt of a run (SPEC §6.2): the measurements and the verdict."""
+        """One verification attempt of a run: the measurements and the verdict."""
 
         at: datetime
         run_id: str
@@ -391,7 +393,7 @@ class Proposal(Aggregate):
         after: dict[str, Any],
         delta: dict[str, float],
         signals: dict[str, Any],
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         pending_recheck: bool,
         reasons: list[str],
@@ -430,7 +432,7 @@ class Proposal(Aggregate):
         after: dict[str, Any],
         delta: dict[str, float],
         signals: dict[str, Any],
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         pending_recheck: bool,
         reasons: list[str],
@@ -444,7 +446,7 @@ class Proposal(Aggregate):
         run.confidence = confidence
 
     class RunConverged(Aggregate.Event):
-        """The run has its final verdict; the proposal is verified (SPEC §6.3)."""
+        """The run has its final verdict; the proposal is verified."""
 
         at: datetime
         run_id: str
@@ -460,7 +462,7 @@ class Proposal(Aggregate):
         *,
         at: datetime,
         run_id: str,
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         exhausted: bool,
         reason: str,
@@ -488,7 +490,7 @@ class Proposal(Aggregate):
         *,
         at: datetime,
         run_id: str,
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         exhausted: bool,
         reason: str,
@@ -507,7 +509,7 @@ class Proposal(Aggregate):
         self.verdict_confidence = confidence
         self.exhausted = exhausted
 
-    # -- real apply (SPEC §7) ------------------------------------------------------------
+    # -- real apply ---------------------------------------------------------------------
     #
     # A run's patches go INTENDED → APPLIED | RESTORED | BLOCKED, APPLIED → RESTORED |
     # BLOCKED, BLOCKED → RESTORED | BLOCKED. Every event names the files with their hashes.
