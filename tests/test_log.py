@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import subprocess
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 import selflearn as sl
 from selflearn._log import get_logger
 from selflearn.cli import main
+from selflearn.cli._common import configure_logging
 
 #: A host whose cycle logs several events at info level, then one warning.
 HOST = """
@@ -89,3 +91,19 @@ def test_the_cli_logs_on_stderr_only_with_verbose(
         line["logger"],
         line["event"],
     )
+
+
+def test_the_cli_handler_writes_to_the_stderr_of_the_moment(
+    selflearn_logger: logging.Logger,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Logging set up while stderr was a stream since closed (as a test runner does)
+    writes a later warning to the stderr of that later moment, and raises nothing."""
+    swapped = io.TextIOWrapper(io.BytesIO())
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "stderr", swapped)
+        configure_logging(verbose=False)
+    swapped.close()
+    get_logger("selflearn.test").warning("later.warning", n=2)
+    assert "later.warning" in capsys.readouterr().err

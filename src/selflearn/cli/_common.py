@@ -104,11 +104,16 @@ def echo_json(data: Any) -> None:
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
-    """A handler writing to whatever `sys.stderr` is when a record is emitted."""
+    """A handler writing to whatever `sys.stderr` is when a record is emitted (a test
+    runner swaps it, and may close the one that was there when logging was set up)."""
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.setStream(sys.stderr)
-        super().emit(record)
+    @property  # StreamHandler keeps its stream in an attribute; this one is looked up
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always the current sys.stderr
 
 
 class _JSONFormatter(logging.Formatter):
@@ -133,7 +138,7 @@ def configure_logging(verbose: bool) -> None:
     logger = logging.getLogger("selflearn")
     for handler in [h for h in logger.handlers if isinstance(h, _Stderr)]:
         logger.removeHandler(handler)
-    handler = _Stderr(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(
         logging.Formatter(CONSOLE_FORMAT) if sys.stderr.isatty() else _JSONFormatter()
     )
