@@ -12,7 +12,6 @@ import math
 import os
 import random
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -21,11 +20,11 @@ from types import TracebackType
 from typing import Any, Final, TypeVar, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
-import structlog
 from eventsourcing.application import AggregateNotFoundError, LRUCache
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import IntegrityError, Notification, PersistenceError
 
+from selflearn._log import get_logger
 from selflearn.agenda import AGENDA_EVENTS, AGENDA_TOPICS, PAGE_SIZE, Agenda
 from selflearn.config import RISK_LEVELS, Flags, check_capability
 from selflearn.cycle import Cycle
@@ -40,7 +39,6 @@ from selflearn.evidence import EvidenceExport, export_evidence
 from selflearn.exceptions import (
     ConfigError,
     NotFound,
-    SelflearnError,
     StoreError,
     ValidationError,
 )
@@ -60,12 +58,12 @@ from selflearn.realapply.patches import check_patches, to_stored
 from selflearn.realapply.workspace import DEFAULT_HOOKS, Hooks
 from selflearn.reports import CycleReport, RollbackReport, TimelineEntry
 from selflearn.status import RebuildReport, StatusReport
-from selflearn.store import is_locked_error, open_store, postgres_lock
+from selflearn.store import is_locked_error, open_store, store_errors, table_creation
 from selflearn.timeline import timeline_entries
 from selflearn.verify import RuleVerifier
 from selflearn.views import proposal_view
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
@@ -185,16 +183,8 @@ class LearningLoop:
     @contextlib.contextmanager
     def store_errors(self) -> Iterator[None]:
         """Turn the store's own errors into `StoreError` naming the store (no password)."""
-        try:
+        with store_errors(self.url):
             yield
-        except SelflearnError:
-            raise
-        except (PersistenceError, sqlite3.Error) as exc:
-            raise StoreError(f"store {self.url.redacted}: {exc}") from exc
-        except Exception as exc:
-            if type(exc).__module__.startswith(("psycopg", "psycopg_pool")):
-                raise StoreError(f"store {self.url.redacted}: {exc}") from exc
-            raise
 
     def retry(self, attempt: Callable[[], T], *, what: str) -> T:
         """Run `attempt` (load, decide, save) again after a concurrent write got there first."""
@@ -636,16 +626,9 @@ class LearningLoop:
         It shares the event store's connections, which `close()` closes.
         """
         if self._view_store is None:
-            with self.store_errors(), self._table_creation():
+            with self.store_errors(), table_creation(self.url):
                 self._view_store = view_store_for(self.app.recorder)
         return self._view_store
-
-    def _table_creation(self) -> contextlib.AbstractContextManager[object]:
-        """On PostgreSQL, the advisory lock under which processes take turns creating tables
-        (concurrent CREATE TABLE fails there); elsewhere, nothing."""
-        if self.url.kind == "postgresql":
-            return postgres_lock(self.url, "schema")
-        return contextlib.nullcontext()
 
     def status(self, as_of: datetime | None = None) -> StatusReport:
         """The status report: the views caught up, or the log replayed to `as_of`."""

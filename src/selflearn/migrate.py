@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
 import attrs
-import structlog
 from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
 from eventsourcing.utils import get_topic
 
+from selflearn._log import get_logger
 from selflearn.events.migration import (
     V1_ENVELOPE,
     V1Import,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from selflearn.loop import LearningLoop
     from selflearn.store import SelflearnApplication
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 BATCH_SIZE: Final = 500
 WRITE_ATTEMPTS: Final = 30

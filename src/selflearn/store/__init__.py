@@ -20,7 +20,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
 import attrs
-import structlog
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import (
@@ -32,14 +31,15 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType
 
+from selflearn._log import get_logger
 from selflearn.config import DEFAULT_STORE
 from selflearn.events.controls import Controls
 from selflearn.events.guardrail import Guardrail
 from selflearn.events.policy import Policy
 from selflearn.events.selfcheck import SelfCheck
-from selflearn.exceptions import ConfigError, StoreError
+from selflearn.exceptions import ConfigError, SelflearnError, StoreError
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -474,6 +474,29 @@ def _open_postgres(parsed: StoreURL, *, create: bool) -> SelflearnApplication:
         if found is None:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{parsed.schema}"')
         return SelflearnApplication(env=_postgres_env(parsed, create_table=True))
+
+
+@contextlib.contextmanager
+def store_errors(parsed: StoreURL) -> Iterator[None]:
+    """Turn the store's own errors into `StoreError` naming the store (no password)."""
+    try:
+        yield
+    except SelflearnError:
+        raise
+    except (PersistenceError, sqlite3.Error) as exc:
+        raise StoreError(f"store {parsed.redacted}: {exc}") from exc
+    except Exception as exc:
+        if _is_psycopg_error(exc):
+            raise StoreError(f"store {parsed.redacted}: {exc}") from exc
+        raise
+
+
+def table_creation(parsed: StoreURL) -> contextlib.AbstractContextManager[object]:
+    """On PostgreSQL, the advisory lock under which processes take turns creating tables
+    (concurrent CREATE TABLE fails there); elsewhere, nothing."""
+    if parsed.kind == "postgresql":
+        return postgres_lock(parsed, "schema")
+    return contextlib.nullcontext()
 
 
 def _is_psycopg_error(exc: BaseException) -> bool:
