@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-import structlog
 
 from selflearn.config import CAPABILITIES, DEFAULT_STORE, Flags, flag_sources
 from selflearn.exceptions import SelflearnError
@@ -26,23 +25,14 @@ DEMO_STORE = "sqlite:///data/demo.db"
 
 
 def configure_logging(verbose: bool) -> None:
-    """Logs go to stderr (console on a TTY, JSON otherwise); stdout stays for output."""
-    renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer()
-        if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer()
-    )
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.INFO if verbose else logging.WARNING
-        ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
+    """selflearn's logs (stdlib logger `selflearn`) go to stderr: warnings, or with `-v`
+    everything from info up; stdout stays for output."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("selflearn")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
 
 
 def store_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -196,8 +186,10 @@ def flags(store: str, as_json: bool) -> None:
         if parsed.kind == "sqlite" and parsed.path is not None and not parsed.path.exists():
             click.echo(f"note: no store at {parsed.redacted}: no overrides applied", err=True)
         else:
-            with open_loop(store, env_flags) as loop, loop.store_errors():
-                overrides = dict(loop.controls(loop.now()).disabled)
+            from selflearn.session import Session
+
+            with Session.open(store, create=False) as session, session.store_errors():
+                overrides = dict(session.controls(session.now()).disabled)
         effective = env_flags.with_overrides(overrides)
     sources = flag_sources()
     rows = {

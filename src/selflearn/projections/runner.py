@@ -14,17 +14,17 @@ from datetime import datetime
 from typing import Any, Final
 
 import attrs
-import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification
 from eventsourcing.utils import TopicError, resolve_topic
 
+from selflearn._logging import get_logger
 from selflearn.exceptions import StoreError
 from selflearn.projections.base import View
 from selflearn.projections.viewstore import ViewRecord, ViewStore
 from selflearn.values import converter, to_plain
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 PAGE_SIZE: Final = 5000  # events per read and per commit: a commit costs an fsync
 CONFLICT_ATTEMPTS: Final = 20

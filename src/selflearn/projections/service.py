@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import structlog
 from eventsourcing.application import Application
 
+from selflearn._logging import get_logger
 from selflearn.exceptions import ValidationError
 from selflearn.projections import VIEWS, views_named
 from selflearn.projections.assemble import build_report
@@ -17,7 +17,7 @@ from selflearn.projections.runner import Folded, Progress, catch_up, rebuild, re
 from selflearn.projections.viewstore import ViewStore
 from selflearn.status import RebuildReport, StatusReport, StoreStatus, ViewStatus
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 def check_as_of(as_of: object, now: datetime) -> datetime:
