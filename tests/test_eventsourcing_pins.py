@@ -1,0 +1,132 @@
+"""What selflearn relies on in eventsourcing 9.5, pinned: a change there fails here first.
+
+- `Session.save` calls `Application.save`, which returns one recording per event, in
+  order, with its notification id; with `AGGREGATE_CACHE_FASTFORWARD` it does not put the
+  saved aggregates in the cache, so the session does.
+- The v1 import (`selflearn.migrate`) encodes rows with `Mapper.to_stored_event` as
+  objects of a class without `class_version`, and reads states back as written with
+  `Mapper.to_domain_event` under the topic of a class without upcasters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.application import Application
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import TopicError, get_topic, register_topic
+
+from selflearn.events.controls import CONTROLS_ID, Controls
+from selflearn.events.proposal import Proposal
+from selflearn.migrate import RAW_TOPIC, raw_state
+from selflearn.store import open_store
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def app() -> Any:
+    opened, _ = open_store("memory://")
+    with opened:
+        yield opened
+
+
+def test_save_returns_a_recording_per_event_in_order(app: Application[UUID]) -> None:
+    """`Application.save` returns each event saved with its position in the log."""
+    controls = Controls(id=CONTROLS_ID, at=AT)
+    controls.disable(at=AT, capability="executor", reason="pin")
+    recordings = app.save(controls)
+    assert [1, 2] == [r.notification.id for r in recordings]
+    assert [Controls.Opened, Controls.CapabilityDisabled] == [
+        type(r.domain_event) for r in recordings
+    ]
+
+
+def test_save_leaves_the_fast_forwarded_cache_alone(app: Application[UUID]) -> None:
+    """With a fast-forwarded cache, `Application.save` does not cache what it saved."""
+    assert app.repository.cache is not None
+    app.save(Controls(id=CONTROLS_ID, at=AT))
+    with pytest.raises(KeyError):
+        app.repository.cache.get(CONTROLS_ID)
+
+
+class Plain:
+    """An object the mapper encodes like an event: ids, then its other attributes."""
+
+    originator_id: UUID
+    originator_version: int
+
+    def __init__(self, **state: Any) -> None:
+        self.__dict__.update(state)
+
+
+def test_the_mapper_writes_no_class_version_for_a_class_without_one(
+    app: Application[UUID],
+) -> None:
+    """`to_stored_event` stores the object's attributes but its ids, under its class's topic,
+    and adds `class_version` only for a class whose `class_version` is above 1."""
+    uid = uuid4()
+    stored = app.mapper.to_stored_event(
+        Plain(originator_id=uid, originator_version=1, title="t", n=[1])
+    )
+    assert (uid, 1, get_topic(Plain)) == (
+        stored.originator_id,
+        stored.originator_version,
+        stored.topic,
+    )
+    assert {"title": "t", "n": [1]} == json.loads(stored.state)
+    proposed = app.mapper.to_stored_event(
+        Proposal.Proposed(
+            originator_id=uid,
+            originator_version=1,
+            timestamp=AT,
+            originator_topic=get_topic(Proposal),
+            at=AT,
+            title="t",
+            hypothesis="",
+            plan_steps=[],
+            expected_impact="",
+            risk_level="low",
+            confidence=0.5,
+            priority=0.5,
+            signature="s",
+            metadata={},
+            patches=[],
+            origin_event_ids=[],
+            status="pending_approval",
+        )
+    )
+    assert 2 == json.loads(proposed.state)["class_version"]
+
+
+def test_one_topic_names_one_class() -> None:
+    """eventsourcing's topic registry refuses a second class for a topic that names one:
+    the v1 import's row class keeps a topic of its own, and its stored events take
+    `Proposal.Proposed`'s topic afterwards."""
+    topic = get_topic(Proposal.Proposed)
+
+    class Impostor:
+        pass
+
+    with pytest.raises(TopicError):
+        register_topic(topic, Impostor)
+
+
+def test_a_state_is_read_back_as_written(app: Application[UUID]) -> None:
+    """`to_domain_event` under the topic of a class without upcasters gives the stored
+    state as it was written (the ids added, a `class_version` key dropped)."""
+    uid = uuid4()
+    stored = StoredEvent(
+        originator_id=uid,
+        originator_version=1,
+        topic=get_topic(Proposal.Proposed),
+        state=json.dumps({"title": "v1 row", "class_version": 1}).encode(),
+    )
+    raw = app.mapper.to_domain_event(dataclasses.replace(stored, topic=RAW_TOPIC))
+    assert {"title": "v1 row", "originator_id": uid, "originator_version": 1} == vars(raw)
+    assert {"title": "v1 row"} == raw_state(app, stored)
