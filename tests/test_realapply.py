@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 import selflearn as sl
+from selflearn.cycle.proposals import create_proposal
 from selflearn.realapply.workspace import Hooks, Workspace, write_all
-from tests.conftest import BackendCase, Harness
+from tests.conftest import BackendCase, Harness, app_of, session_of, set_host
 from tests.workspaces import (
     APP,
     APP_DIFF,
@@ -53,7 +54,7 @@ def kinds(h: Harness, pid: str) -> list[str]:
 
 
 def position(h: Harness) -> int:
-    return h.loop.app.recorder.max_notification_id() or 0
+    return app_of(h.loop).recorder.max_notification_id() or 0
 
 
 class RealApplyCase(BackendCase):
@@ -373,7 +374,7 @@ class AttackBehaviour(RealApplyCase):
         draft = sl.ProposalDraft(
             title="old", priority=0.95, risk_level="low", patches=(sl.FileEdit("x", None, "a\0"),)
         )
-        assert h.loop.create_proposal(pid, draft, origin_event_ids=[], at=h.clock())
+        assert create_proposal(session_of(h.loop), pid, draft, origin_event_ids=[], at=h.clock())
         h.loop.approve(pid, reason="recorded before the rule")
         assert 1 == h.loop.tick().failed
         (failed,) = h.events("Proposal.RunFailed")
@@ -385,7 +386,7 @@ class AttackBehaviour(RealApplyCase):
     ) -> None:
         """A workspace another process keeps locked: the run fails after the wait, unwritten."""
         h = self.real(make, ws)
-        h.loop.apply_hooks = Hooks(lock_timeout=0.2)
+        set_host(h.loop, apply_hooks=Hooks(lock_timeout=0.2))
         h.approved("good", patches=(APP_DIFF,))
         before = tree(ws)
         with Workspace(ws).locked():
@@ -443,7 +444,7 @@ class AttackBehaviour(RealApplyCase):
             (ws / APP).rename(ws / "conf" / "moved.ini")
             (ws / APP).symlink_to(outside)
 
-        h.loop.apply_hooks = Hooks(on_step=OnStep("intended", swap))
+        set_host(h.loop, apply_hooks=Hooks(on_step=OnStep("intended", swap)))
         h.approved("good", patches=(APP_DIFF,))
         h.loop.tick()
         (failed,) = h.events("Proposal.RunFailed")
@@ -460,7 +461,7 @@ class AttackBehaviour(RealApplyCase):
         h = self.real(make, ws)
         before = outside_selflearn(ws)
         hook = OnStep(f"wrote:{APP}", (ws / "README.md").unlink)
-        h.loop.apply_hooks = Hooks(on_step=hook)
+        set_host(h.loop, apply_hooks=Hooks(on_step=hook))
         h.approved("good", patches=(APP_DIFF, README_DIFF))
         h.loop.tick()
         (failed,) = h.events("Proposal.RunFailed")
@@ -474,7 +475,7 @@ class AttackBehaviour(RealApplyCase):
         """A full disk on the second file: the first is restored, backups are removed."""
         h = self.real(make, ws)
         before = outside_selflearn(ws)
-        h.loop.apply_hooks = Hooks(write=DiskFull(fail_at=5))  # id, 2 backups, 2 files
+        set_host(h.loop, apply_hooks=Hooks(write=DiskFull(fail_at=5)))  # id, 2 backups, 2 files
         h.approved("good", patches=(APP_DIFF, README_DIFF))
         h.loop.tick()
         (failed,) = h.events("Proposal.RunFailed")
@@ -487,7 +488,7 @@ class AttackBehaviour(RealApplyCase):
         """A full disk while taking the backups: refused before the intent, nothing written."""
         h = self.real(make, ws)
         before = tree(ws)
-        h.loop.apply_hooks = Hooks(write=DiskFull(fail_at=2))
+        set_host(h.loop, apply_hooks=Hooks(write=DiskFull(fail_at=2)))
         h.approved("good", patches=(APP_DIFF, README_DIFF))
         h.loop.tick()
         (failed,) = h.events("Proposal.RunFailed")
@@ -618,7 +619,7 @@ class ReconcileBehaviour(RealApplyCase):
         def die() -> None:
             raise Crash
 
-        h.loop.apply_hooks = Hooks(on_step=OnStep(step, die))
+        set_host(h.loop, apply_hooks=Hooks(on_step=OnStep(step, die)))
         pid = h.approved("good", patches=(APP_DIFF, README_DIFF))
         with pytest.raises(Crash):
             h.loop.tick()
@@ -629,7 +630,7 @@ class ReconcileBehaviour(RealApplyCase):
         h.clock.advance(seconds=301)
         no_executor = sl.Flags(**{**REAL.recorded(), "enable_experiment_executor": False})
         busy = h.reopen(flags=no_executor)
-        busy.apply_hooks = Hooks(lock_timeout=0.1)
+        set_host(busy, apply_hooks=Hooks(lock_timeout=0.1))
         with Workspace(ws).locked():  # a live process still holds the workspace: wait
             assert 0 == busy.tick().interrupted
         assert left == outside_selflearn(ws)
@@ -664,7 +665,7 @@ class ReconcileBehaviour(RealApplyCase):
                 write_all(fd, data)
 
         dying = DiesWhenRestoring()
-        h.loop.apply_hooks = Hooks(write=dying.write, on_step=dying.step)
+        set_host(h.loop, apply_hooks=Hooks(write=dying.write, on_step=dying.step))
         pid = h.approved("bad", patches=(APP_DIFF,))
         with pytest.raises(Crash):
             h.loop.tick()
