@@ -142,7 +142,7 @@ class Recorder:
         self.ids: list[int] = []
         self.conflicts = 0
         self.seconds = 0.0
-        real = loop._session.app.save
+        real = loop._session.save
 
         def save(*objs: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
@@ -156,7 +156,7 @@ class Recorder:
             self.ids.extend(r.notification.id for r in recordings)
             return recordings
 
-        loop._session.app.save = save  # type: ignore[method-assign]
+        loop._session.save = save  # type: ignore[method-assign]
 
 
 def cpu_ticks() -> tuple[int, int] | None:

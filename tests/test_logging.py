@@ -46,8 +46,8 @@ def test_an_unconfigured_host_sees_only_warnings_on_stderr() -> None:
     lines = done.stderr.splitlines()
     assert lines, "the failed runs' warnings"
     for line in lines:
-        assert line.startswith("run.failed store='memory://' "), line
-        assert "reason='executor_error'" in line
+        assert line.startswith("event=run.failed store=memory:// "), line
+        assert "reason=executor_error" in line
 
 
 def test_a_host_that_configures_logging_gets_every_event() -> None:
@@ -60,12 +60,11 @@ def test_a_host_that_configures_logging_gets_every_event() -> None:
     )
     assert "" == done.stderr
     lines = done.stdout.splitlines()
-    assert any(
-        line.startswith("INFO selflearn.commands learning_event.recorded ") for line in lines
-    )
-    assert any(line.startswith("INFO selflearn.cycle cycle.done ") for line in lines)
-    assert any(line.startswith("WARNING selflearn.cycle run.failed ") for line in lines)
-    assert all("store='memory://'" in line for line in lines)
+    recorded = "INFO selflearn.commands event=learning_event.recorded "
+    assert any(line.startswith(recorded) for line in lines)
+    assert any(line.startswith("INFO selflearn.cycle event=cycle.done ") for line in lines)
+    assert any(line.startswith("WARNING selflearn.cycle event=run.failed ") for line in lines)
+    assert all("store=memory://" in line for line in lines)
 
 
 def test_the_cli_shows_info_events_with_verbose(tmp_path: Path) -> None:

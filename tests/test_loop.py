@@ -999,7 +999,7 @@ class ProposalBehaviour(BackendCase):
         """A save that loses a race is retried on fresh state; the failed change is gone."""
         pid = h.propose()
         h.loop.proposal(pid)  # cached
-        real_save = app_of(h.loop).save
+        real_save = session_of(h.loop).save
         calls: list[int] = []
 
         def conflicting(*objs: Any, **kwargs: Any) -> Any:
@@ -1008,7 +1008,7 @@ class ProposalBehaviour(BackendCase):
                 raise IntegrityError("simulated concurrent write")
             return real_save(*objs, **kwargs)
 
-        app_of(h.loop).save = conflicting  # type: ignore[method-assign]
+        session_of(h.loop).save = conflicting  # type: ignore[method-assign]
         h.loop.approve(pid, reason="after a conflict")
         assert 2 == len(calls)
         assert 1 == len(h.events("Proposal.Approved"))

@@ -52,18 +52,18 @@ def race_status(url: str, barrier: Any, out: Any) -> None:
 
 
 class CountingApp:
-    """Counts the events a process saved, by wrapping its application's `save`."""
+    """Counts the events a process saved, by wrapping its session's `save`."""
 
     def __init__(self, loop: sl.LearningLoop) -> None:
         self.saved = 0
-        real = loop._session.app.save
+        real = loop._session.save
 
         def save(*objs: Any, **kwargs: Any) -> Any:
             recordings = real(*objs, **kwargs)
             self.saved += len(recordings)
             return recordings
 
-        loop._session.app.save = save  # type: ignore[method-assign]
+        loop._session.save = save  # type: ignore[method-assign]
 
 
 def shared_clock(epoch: str, t0: float, speed: float) -> Any:
@@ -175,7 +175,7 @@ def killable_worker(url: str, epoch: str, t0: float, speed: float, progress: str
         loop = sl.LearningLoop(
             url, flags=flags, executor=Host(), probe=Host(), clock=shared_clock(epoch, t0, speed)
         )
-        real = loop._session.app.save
+        real = loop._session.save
 
         def save(*objs: Any, **kwargs: Any) -> Any:
             mark("in a save")
@@ -184,7 +184,7 @@ def killable_worker(url: str, epoch: str, t0: float, speed: float, progress: str
             mark("between saves")
             return recordings
 
-        loop._session.app.save = save  # type: ignore[method-assign]
+        loop._session.save = save  # type: ignore[method-assign]
         n = 0
         while True:
             n += 1

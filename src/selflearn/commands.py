@@ -35,49 +35,25 @@ def record_event(
     stream: str | None = None,
 ) -> str | None:
     """Record what the host observed; None (and nothing recorded) for a duplicate."""
-    for name, text in (("source", source), ("event_type", event_type)):
-        if not isinstance(text, str) or not text.strip():
-            raise ValidationError(f"learning event {name}={text!r}: expected a non-empty string")
-    if not isinstance(content, str):
-        raise ValidationError(
-            f"learning event content must be a string, got {type(content).__name__}"
-        )
-    scores = {
-        name: check_fraction(f"learning event {name}", score)
-        for name, score in (
-            ("novelty", novelty),
-            ("value", value),
-            ("risk", risk),
-            ("confidence", confidence),
-        )
-    }
-    if stream is not None and stream not in STREAMS:
-        raise ValidationError(
-            f"learning event stream={stream!r}: expected one of {', '.join(STREAMS)}"
-        )
+    scores = check_learning_event(
+        source,
+        event_type,
+        content,
+        stream,
+        {"novelty": novelty, "value": value, "risk": risk, "confidence": confidence},
+    )
     signature = signature_of(source, event_type, content)
-    sid = signal_id(signature)
 
     def attempt() -> str | None:
-        at = session.now()
-        signal = session.load(sid, LearningSignal) or LearningSignal(
-            id=sid, at=at, signature=signature
-        )
-        if signal.is_duplicate(at):
-            return None
-        # The n-th observation of a signature has the same id in every process.
-        event_id = learning_event_id(sid, signal.observations + 1)
-        signal.observe(
-            at=at,
-            event_id=event_id,
+        return _observe(
+            session,
+            signature,
             source=source,
             event_type=event_type,
             content=content,
             stream=stream_of(source, stream),
-            **scores,
+            scores=scores,
         )
-        session.save(signal)
-        return event_id
 
     with session.store_errors():
         recorded = session.retry(attempt, what="record a learning event")
@@ -86,6 +62,60 @@ def record_event(
         signature=signature[:80],
     )
     return recorded
+
+
+def check_learning_event(
+    source: object,
+    event_type: object,
+    content: object,
+    stream: object,
+    scores: dict[str, object],
+) -> dict[str, float]:
+    """The scores as floats, or `ValidationError` naming the first bad field."""
+    for name, text in (("source", source), ("event_type", event_type)):
+        if not isinstance(text, str) or not text.strip():
+            raise ValidationError(f"learning event {name}={text!r}: expected a non-empty string")
+    if not isinstance(content, str):
+        raise ValidationError(
+            f"learning event content must be a string, got {type(content).__name__}"
+        )
+    checked = {name: check_fraction(f"learning event {name}", x) for name, x in scores.items()}
+    if stream is not None and stream not in STREAMS:
+        raise ValidationError(
+            f"learning event stream={stream!r}: expected one of {', '.join(STREAMS)}"
+        )
+    return checked
+
+
+def _observe(
+    session: Session,
+    signature: str,
+    *,
+    source: str,
+    event_type: str,
+    content: str,
+    stream: str,
+    scores: dict[str, float],
+) -> str | None:
+    """One attempt: the observation's id, or None for a duplicate of one within 30 days."""
+    sid = signal_id(signature)
+    at = session.now()
+    signal = session.load(sid, LearningSignal) or LearningSignal(id=sid, at=at, signature=signature)
+    if signal.is_duplicate(at):
+        return None
+    # The n-th observation of a signature has the same id in every process.
+    event_id = learning_event_id(sid, signal.observations + 1)
+    signal.observe(
+        at=at,
+        event_id=event_id,
+        source=source,
+        event_type=event_type,
+        content=content,
+        stream=stream,
+        **scores,
+    )
+    session.save(signal)
+    return event_id
 
 
 def propose(session: Session, draft: ProposalDraft) -> str:
@@ -179,6 +209,7 @@ def check_reason(reason: object) -> None:
 
 __all__ = [
     "approve",
+    "check_learning_event",
     "check_reason",
     "override",
     "proposal",

@@ -6,8 +6,9 @@ instead of the loop itself:
 - the eventsourcing application and its store URL, and `close()`;
 - the injected clock (`now()`: an aware UTC time, `ConfigError` on a bad clock);
 - `store_errors()`: the store's own errors as `StoreError` naming the (redacted) store;
-- `save()`: one `app.save(...)` per decision, plus the bookkeeping the cycle's cache
-  relies on (the session's own recordings, the cached aggregates, ids known absent);
+- `save()`: one transaction per decision (`store.saving.save_aggregates`, which does what
+  `Application.save` does for aggregates), plus the bookkeeping the cycle's cache relies
+  on (the session's own recordings, the cached aggregates, ids known absent);
 - `retry()`: the one save-with-retry policy — an optimistic-concurrency conflict drops
   the cache and runs the attempt again (load, decide, save), SQLite's "database is
   locked" is waited out a bounded number of times;
@@ -31,12 +32,11 @@ from datetime import UTC, datetime
 from typing import Any, Final, TypeVar, cast
 from uuid import UUID
 
-import structlog
 from eventsourcing.application import AggregateNotFoundError, LRUCache
 from eventsourcing.domain import Aggregate, CanMutateAggregate
-from eventsourcing.persistence import IntegrityError, Notification, PersistenceError
+from eventsourcing.persistence import IntegrityError, Notification, PersistenceError, Recording
 
-from selflearn._logging import get_logger
+from selflearn._log import Logger, get_logger
 from selflearn.agenda import AGENDA_EVENTS, AGENDA_TOPICS, PAGE_SIZE, Agenda
 from selflearn.events.controls import CONTROLS_ID, Controls
 from selflearn.events.guardrail import GUARDRAIL_ID, Guardrail
@@ -51,10 +51,10 @@ from selflearn.store import (
     StoreURL,
     is_locked_error,
     open_store,
+    save_aggregates,
     store_errors,
     table_creation,
 )
-from selflearn.store.saving import save_aggregates
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
@@ -86,7 +86,7 @@ class Session:
         self.url = url
         self.clock = clock
         self.agenda = Agenda()
-        self._loggers: dict[str, structlog.stdlib.BoundLogger] = {}
+        self._loggers: dict[str, Logger] = {}
         self._views: ViewStore | None = None
         # Bookkeeping of this session's own saves, for `catch_up` and the trusted cache.
         self._saves = 0
@@ -127,7 +127,7 @@ class Session:
         self.app.close()
         self.app = other.app
 
-    def logger(self, name: str) -> structlog.stdlib.BoundLogger:
+    def logger(self, name: str) -> Logger:
         """The logger of module `name`, bound to this session's (redacted) store."""
         log = self._loggers.get(name)
         if log is None:
@@ -145,7 +145,7 @@ class Session:
 
     def store_errors(self) -> contextlib.AbstractContextManager[None]:
         """Turn the store's own errors into `StoreError` naming the store (no password)."""
-        return store_errors(f"store {self.url.redacted}")
+        return store_errors(self.url)
 
     @contextlib.contextmanager
     def host_call(self) -> Iterator[None]:
@@ -158,9 +158,11 @@ class Session:
 
     # -- writing -----------------------------------------------------------------------
 
-    def save(self, *aggregates: Aggregate) -> None:
-        """Save the aggregates' new events in one transaction, and keep the books.
+    def save(self, *aggregates: Aggregate) -> list[Recording[UUID]]:
+        """Save the aggregates' new events in one transaction, and keep the books; the
+        recordings (each event with its position in the log).
 
+        The events are saved by `save_aggregates` (`Application.save` over public calls).
         The saved aggregates are put in the cache (they are the newest state) and their
         recordings kept, so that `catch_up` can fold them without reading them back.
         """
@@ -172,6 +174,7 @@ class Session:
             self._known_absent.discard(aggregate.id)
             if cache is not None:
                 cache.put(aggregate.id, aggregate)
+        return recordings
 
     def retry(self, attempt: Callable[[], T], *, what: str) -> T:
         """Run `attempt` (load, decide, save) again after a concurrent write got there first.

@@ -24,15 +24,24 @@ if TYPE_CHECKING:
 DEMO_STORE = "sqlite:///data/demo.db"
 
 
+class _Stderr(logging.Handler):
+    """Writes each record to whatever `sys.stderr` is when it is emitted."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
 def configure_logging(verbose: bool) -> None:
     """selflearn's logs (stdlib logger `selflearn`) go to stderr: warnings, or with `-v`
     everything from info up; stdout stays for output."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("selflearn")
     logger.handlers[:] = [handler]
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
-    logger.propagate = False
 
 
 def store_option(command: Callable[..., Any]) -> Callable[..., Any]:

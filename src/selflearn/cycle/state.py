@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 import attrs
-import structlog
 
+from selflearn._log import Logger
 from selflearn.config import Flags
 from selflearn.events.proposal import Run
 from selflearn.ports import ExecutionResult
@@ -40,7 +40,7 @@ class Cycle:
     recheck_backlog: int = 0
 
     @property
-    def log(self) -> structlog.stdlib.BoundLogger:
+    def log(self) -> Logger:
         return self.session.logger("selflearn.cycle")
 
     def report(self, skipped: str | None = None) -> CycleReport:

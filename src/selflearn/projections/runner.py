@@ -18,7 +18,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Notification
 from eventsourcing.utils import TopicError, resolve_topic
 
-from selflearn._logging import get_logger
+from selflearn._log import get_logger
 from selflearn.exceptions import StoreError
 from selflearn.projections.base import View
 from selflearn.projections.viewstore import ViewRecord, ViewStore

@@ -9,7 +9,7 @@ from typing import Any
 
 from eventsourcing.application import Application
 
-from selflearn._logging import get_logger
+from selflearn._log import get_logger
 from selflearn.exceptions import ValidationError
 from selflearn.projections import VIEWS, views_named
 from selflearn.projections.assemble import build_report

@@ -30,11 +30,19 @@ from selflearn.events.patching import (
 from selflearn.events.proposal import Proposal, Run
 from selflearn.exceptions import IllegalTransition, NotFound, ValidationError
 from selflearn.ports import Patch
-from selflearn.realapply.patches import PatchError, check_patches, from_stored, paths_to_read, plan
+from selflearn.realapply.patches import (
+    PatchError,
+    Plan,
+    check_patches,
+    from_stored,
+    paths_to_read,
+    plan,
+)
 from selflearn.realapply.workspace import (
     DEFAULT_HOOKS,
     ApplyFailed,
     Hooks,
+    Prepared,
     Restore,
     RestoreFailed,
     Workspace,
@@ -226,25 +234,17 @@ def _apply_locked(
     files = planned.records()
     for record in files:
         record["backup"] = prepared.backups.get(record["path"])
-
-    def intend() -> bool:
-        proposal = session.load_proposal(pid)
-        if proposal.run(run.id).closed:
-            return False
-        proposal.intend_apply(
-            at=session.now(),
-            run_id=run.id,
-            workspace={"root": os.fspath(workspace.root), "id": prepared.workspace_id},
-            files=files,
-            patches=list(planned.applied),
-            skipped=list(planned.skipped),
-            max_patches=limit,
-        )
-        session.save(proposal)
-        return True
-
     try:
-        intended = session.retry(intend, what=f"record the apply intent of run {run.id}")
+        intended = _record_intent(
+            session,
+            workspace,
+            pid,
+            run.id,
+            files=files,
+            planned=planned,
+            prepared=prepared,
+            limit=limit,
+        )
     except BaseException:
         workspace.discard(prepared.created)
         raise
@@ -259,15 +259,52 @@ def _apply_locked(
         return _apply_failed(
             session, workspace, pid=pid, run=run, exc=exc, created=prepared.created, detail=detail
         )
-
-    def applied() -> None:
-        proposal = session.load_proposal(pid)
-        proposal.record_applied(at=session.now(), run_id=run.id, files=files)
-        session.save(proposal)
-
-    session.retry(applied, what=f"record the applied patches of run {run.id}")
+    _record_applied(session, pid, run.id, files)
     log.info("patches.applied", run_id=run.id, files=len(files), skipped=len(planned.skipped))
     return GO
+
+
+def _record_intent(
+    session: Session,
+    workspace: Workspace,
+    pid: str,
+    run_id: str,
+    *,
+    files: list[dict[str, Any]],
+    planned: Plan,
+    prepared: Prepared,
+    limit: int,
+) -> bool:
+    """Record what is about to be written (`ApplyIntended`); False if the run closed."""
+
+    def attempt() -> bool:
+        proposal = session.load_proposal(pid)
+        if proposal.run(run_id).closed:
+            return False
+        proposal.intend_apply(
+            at=session.now(),
+            run_id=run_id,
+            workspace={"root": os.fspath(workspace.root), "id": prepared.workspace_id},
+            files=files,
+            patches=list(planned.applied),
+            skipped=list(planned.skipped),
+            max_patches=limit,
+        )
+        session.save(proposal)
+        return True
+
+    return session.retry(attempt, what=f"record the apply intent of run {run_id}")
+
+
+def _record_applied(session: Session, pid: str, run_id: str, files: list[dict[str, Any]]) -> None:
+    """Record that every file holds its post-image (`PatchesApplied`)."""
+
+    def attempt() -> None:
+        proposal = session.load_proposal(pid)
+        proposal.record_applied(at=session.now(), run_id=run_id, files=files)
+        session.save(proposal)
+
+    session.retry(attempt, what=f"record the applied patches of run {run_id}")
 
 
 def _apply_failed(
@@ -394,37 +431,16 @@ def _settle_locked(
         # The files were restored: that is recorded whatever else changed meanwhile
         # (under the lock only the run's other events can have moved on).
         proposal = session.load_proposal(pid)
-        current = proposal.run(run_id)
-        at = session.now()
-        if restore.blocked is not None:
-            _record_blocked(
-                proposal, run_id=run_id, at=at, actor=actor, reason=reason, restore=restore
-            )
-        elif seen == INTENDED:
-            proposal.reconcile_apply(
-                at=at,
-                run_id=run_id,
-                found=restore.found.state,
-                restored=list(restore.restored),
-                files=list(restore.files),
-            )
-        else:
-            proposal.roll_back(
-                at=at,
-                run_id=run_id,
-                actor=actor,
-                reason=reason,
-                restored=list(restore.restored),
-                files=list(restore.files),
-            )
-        if interrupt is not None and current.overdue(at):
-            proposal.fail_run(
-                at=at,
-                run_id=run_id,
-                reason="interrupted",
-                error=interrupt,
-                detail={"lease_until": current.lease_until.isoformat()},
-            )
+        _record_restore(
+            proposal,
+            run_id,
+            restore,
+            at=session.now(),
+            actor=actor,
+            reason=reason,
+            seen=seen,
+            interrupt=interrupt,
+        )
         session.save(proposal)
         outcome: Settled = "blocked" if restore.blocked is not None else "done"
         return SettleResult(
@@ -437,6 +453,49 @@ def _settle_locked(
 
     result = session.retry(attempt, what=f"record the restore of run {run_id}")
     return result, restore.found.state
+
+
+def _record_restore(
+    proposal: Proposal,
+    run_id: str,
+    restore: Restore,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str,
+    seen: str | None,
+    interrupt: str | None,
+) -> None:
+    """Record what restoring the run's files did: blocked, an intent reconciled (`seen` was
+    `intended`) or patches rolled back; and with `interrupt`, the overdue run closed."""
+    current = proposal.run(run_id)
+    if restore.blocked is not None:
+        _record_blocked(proposal, run_id=run_id, at=at, actor=actor, reason=reason, restore=restore)
+    elif seen == INTENDED:
+        proposal.reconcile_apply(
+            at=at,
+            run_id=run_id,
+            found=restore.found.state,
+            restored=list(restore.restored),
+            files=list(restore.files),
+        )
+    else:
+        proposal.roll_back(
+            at=at,
+            run_id=run_id,
+            actor=actor,
+            reason=reason,
+            restored=list(restore.restored),
+            files=list(restore.files),
+        )
+    if interrupt is not None and current.overdue(at):
+        proposal.fail_run(
+            at=at,
+            run_id=run_id,
+            reason="interrupted",
+            error=interrupt,
+            detail={"lease_until": current.lease_until.isoformat()},
+        )
 
 
 def _record_blocked(

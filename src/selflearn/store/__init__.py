@@ -6,6 +6,7 @@
 | `application` | `SelflearnApplication` and its transcoding of tagged objects |
 | `connect` | `open_store`: open, switch SQLite to WAL, check or stamp the schema |
 | `schema` | the schema stamp |
+| `saving` | `save_aggregates`: `Application.save` for aggregates, over public calls |
 | `postgres` | the PostgreSQL environment, connection arguments, advisory locks |
 | `retry` | waiting out "database is locked" while opening |
 | `errors` | the store's errors as `StoreError` |
@@ -18,6 +19,7 @@ from selflearn.store.connect import open_store
 from selflearn.store.errors import store_errors
 from selflearn.store.postgres import postgres_conninfo, postgres_lock, table_creation
 from selflearn.store.retry import is_locked_error
+from selflearn.store.saving import save_aggregates
 from selflearn.store.schema import STORE_SCHEMA_VERSION
 from selflearn.store.url import StoreURL
 
@@ -30,6 +32,7 @@ __all__ = [
     "open_store",
     "postgres_conninfo",
     "postgres_lock",
+    "save_aggregates",
     "store_errors",
     "table_creation",
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from selflearn.exceptions import StoreError
 from selflearn.store.application import SelflearnApplication
-from selflearn.store.errors import store_errors
+from selflearn.store.errors import translated
 from selflearn.store.postgres import open_postgres
 from selflearn.store.retry import retry_locked
 from selflearn.store.schema import check_schema
@@ -18,7 +18,7 @@ from selflearn.store.url import StoreURL
 def open_store(url: str | None, *, create: bool = True) -> tuple[SelflearnApplication, StoreURL]:
     """Open the store at `url`; with `create=False` a missing SQLite file is an error."""
     parsed = StoreURL.parse(url)
-    with store_errors(f"cannot open store {parsed.redacted}", chain=False):
+    with translated(f"cannot open store {parsed.redacted}", chain=False):
         try:
             return _open(parsed, create=create), parsed
         except OSError as exc:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from eventsourcing.persistence import PersistenceError
 
 from selflearn.exceptions import SelflearnError, StoreError
+from selflearn.store.url import StoreURL
 
 
 def is_store_error(exc: BaseException) -> bool:
@@ -18,8 +19,13 @@ def is_store_error(exc: BaseException) -> bool:
     )
 
 
+def store_errors(parsed: StoreURL) -> contextlib.AbstractContextManager[None]:
+    """Turn the store's own errors into `StoreError` naming the store (no password)."""
+    return translated(f"store {parsed.redacted}")
+
+
 @contextlib.contextmanager
-def store_errors(prefix: str, *, chain: bool = True) -> Iterator[None]:
+def translated(prefix: str, *, chain: bool = True) -> Iterator[None]:
     """Turn a store error raised in the block into `StoreError("<prefix>: <error>")`.
 
     `prefix` names the store by its redacted URL (no password). selflearn's own errors
@@ -35,4 +41,4 @@ def store_errors(prefix: str, *, chain: bool = True) -> Iterator[None]:
         raise StoreError(f"{prefix}: {exc}") from (exc if chain else None)
 
 
-__all__ = ["is_store_error", "store_errors"]
+__all__ = ["is_store_error", "store_errors", "translated"]

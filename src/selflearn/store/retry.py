@@ -15,7 +15,7 @@ from typing import Final, TypeVar
 
 from eventsourcing.persistence import IntegrityError, PersistenceError
 
-from selflearn._logging import get_logger
+from selflearn._log import get_logger
 from selflearn.exceptions import StoreError
 
 log = get_logger(__name__)
