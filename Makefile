@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-# Every benchmark of shared/BENCHMARKS.md, full size; results under bench/results/.
+# Every benchmark of bench/ (bench/README.md), full size; results under bench/results/.
 # BENCH_POSTGRES=URL measures PostgreSQL too where the benchmark has it (P1, P4, P5, P7, P8).
 BENCH_POSTGRES ?=
 bench: $(STAMP)

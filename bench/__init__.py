@@ -1,1 +1,1 @@
-"""Benchmarks of shared/BENCHMARKS.md: `python -m bench.<name> [--quick]`, one JSON object each."""
+"""Benchmarks P1-P8 (bench/README.md): `python -m bench.<name> [--quick]`, one JSON object each."""

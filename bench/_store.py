@@ -246,7 +246,7 @@ def store_options(doc: str, name: str, argv: list[str] | None) -> tuple[Any, int
     parser.add_argument("--events", type=int, default=None, help="the store's size")
     args = parser.parse_args(argv)
     if args.postgres:
-        print(f"{name} is measured on SQLite only (shared/BENCHMARKS.md)", file=sys.stderr)
+        print(f"{name} is measured on SQLite only (bench/README.md)", file=sys.stderr)
     return args, args.events or (5_000 if args.quick else 1_000_000)
 
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from selflearn.config import CAPABILITIES
 
-# -- v1 proposal rows (SPEC §11) ----------------------------------------------------------
+# -- v1 proposal rows ----------------------------------------------------------------------
 #
 # Rows as the earlier system's JSON file may hold them: every value JSON can carry
 # (no NaN, no infinity, no lone surrogate), unknown fields, fields named like the event

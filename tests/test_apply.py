@@ -1,4 +1,4 @@
-"""The workspace on disk: confinement, atomic writes, backups, restores (SPEC §7)."""
+"""The workspace on disk: confinement, atomic writes, backups, restores."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Flags (SPEC §1): parsing, validation, the derived stage and overrides."""
+"""Flags: parsing, validation, the derived stage and overrides."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ DEFAULTS = {
 
 
 def test_defaults_are_the_specs() -> None:
-    """An empty environment gives every default of SPEC §1."""
+    """An empty environment gives every documented default."""
     flags = sl.Flags.from_env({})
     assert DEFAULTS == {name: getattr(flags, name) for name in DEFAULTS}
 
@@ -153,7 +153,7 @@ STAGES = [
 
 @pytest.mark.parametrize(("environ", "stage"), STAGES)
 def test_rollout_stage_is_derived(environ: dict[str, str], stage: str) -> None:
-    """The rollout stage follows SPEC §1's ladder."""
+    """The rollout stage follows the ladder of stages."""
     assert stage == sl.Flags.from_env(environ).stage
 
 

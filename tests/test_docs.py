@@ -10,7 +10,10 @@
 - the operator guide names the sections of `selflearn status` as it prints them;
 - the architecture's event catalogue lists exactly the domain's event classes, with their
   fields, types, versions and modules;
-- every relative link leads to a file of the repository, and every anchor to a heading.
+- every relative link leads to a file of the repository, and every anchor to a heading;
+- `docs/behaviour.md` states the code's numbers: the flags with their types and defaults,
+  the mode decision's reasons in order, the cycle's limits, the report's fields;
+- no tracked file cites a document that is not in the repository.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ import pkgutil
 import re
 import shlex
 import shutil
+import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +42,26 @@ from eventsourcing.utils import get_topic
 import selflearn.events
 from selflearn.cli import main
 from selflearn.config import Flags
+from selflearn.events import rules
+from selflearn.events.migration import (
+    DEFAULT_SCORE,
+    MEDIUM_RISK_SCORE,
+    MIGRATED_CONFIDENCE,
+    SCORE_PER_PRIORITY,
+)
+from selflearn.events.policy import DEFAULT_FAMILIES
+from selflearn.ports import TITLE_MAX
 from selflearn.render import SECTION_TITLES
+from selflearn.reports import CycleReport, RunReport
+from selflearn.status import StatusReport
+from selflearn.verify import DEFAULT_SPECS
 from tests import docs_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 GUIDE = ROOT / "docs" / "operator-guide.md"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
+BEHAVIOUR = ROOT / "docs" / "behaviour.md"
 DOCS = (README, *sorted((ROOT / "docs").glob("*.md")))
 
 #: The status sections the runbook's operational checks name.
@@ -620,3 +638,279 @@ def test_links_lead_somewhere() -> None:
                 elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
                     broken.append(f"{path.name}:{number}: #{anchor}")
     assert [] == broken
+
+
+# -- the behaviour contract states the code's numbers ----------------------------------------
+
+
+def section(path: Path, title: str) -> str:
+    """The text of the `## title` section of `path` (up to the next `## ` heading)."""
+    text = path.read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The cells of each row of the Markdown tables in `text` (header rows included)."""
+    return [
+        [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("|---")
+    ]
+
+
+def flat(text: str) -> str:
+    """`text` with every run of white space as one space."""
+    return " ".join(text.split())
+
+
+def shown_default(value: object) -> str:
+    """A flag's default as the docs write it."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value))
+    return str(value)
+
+
+def shown_type(allowed: str) -> str:
+    """The type column of the flags table for a flag that allows `allowed`."""
+    if match := re.fullmatch(r"an integer from (\d+) to (\d+)", allowed):
+        return f"integer {match[1]}–{match[2]}"
+    if match := re.fullmatch(r"an integer >= (\d+)", allowed):
+        return f"integer ≥ {match[1]}"
+    known = {
+        "a number from 0 to 1": "number 0–1",
+        "one of true/false/1/0/yes/no/on/off (any case)": "boolean",
+        "one of safe/normal": "`safe` or `normal`",
+        "a non-empty comma list of low,medium,high": (
+            "non-empty comma list of `low`, `medium`, `high`"
+        ),
+        "a store URL (sqlite:///…, postgresql://…, memory://)": "store URL",
+        "a file path (empty for none)": "file path, empty for none",
+    }
+    return known[allowed]
+
+
+def test_behaviour_lists_every_flag_with_its_type_and_default() -> None:
+    """The flags table of docs/behaviour.md has one row per flag, with the type the flag
+    allows and the default `Flags()` gives it."""
+    rows = {
+        cells[0].strip("`"): cells
+        for cells in table_rows(section(BEHAVIOUR, "Flags"))
+        if re.fullmatch(r"`[A-Z0-9_]+`", cells[0]) and len(cells) == 4
+    }
+    defaults = Flags()
+    assert sorted(f.name.upper() for f in attrs.fields(Flags)) == sorted(rows)
+    for field in attrs.fields(Flags):
+        _, kind, default, _ = rows[field.name.upper()]
+        assert f"`{shown_default(getattr(defaults, field.name))}`" == default, field.name
+        assert shown_type(field.metadata["selflearn.flag"].allowed) == kind, field.name
+
+
+def test_behaviour_gives_the_mode_decisions_reasons_in_order() -> None:
+    """The mode decision's list names, in order, the reason each check gives when it is the
+    first to fail, and `canary_allowed` when none does."""
+    text = section(BEHAVIOUR, "Execution mode and guardrails")
+    listed = re.findall(r"^\d\. .*`([\w:<>]+)`$", text, flags=re.MULTILINE)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    passing: dict[str, Any] = {
+        "flags": Flags(execution_mode_default="normal"),
+        "cooldown_until": None,
+        "admissions": [],
+        "risk_level": "low",
+        "priority": 0.95,
+        "now": now,
+    }
+    failing: list[dict[str, Any]] = [
+        {"flags": Flags()},
+        {"flags": Flags(execution_mode_default="normal", enable_normal_mode_canary=False)},
+        {"cooldown_until": now + timedelta(seconds=1)},
+        {"admissions": [now - timedelta(seconds=3599)]},
+        {"risk_level": "medium"},
+        {"priority": 0.5},
+        {},
+    ]
+    decided = [rules.decide_mode(**{**passing, **change}).reason for change in failing]
+    assert [r.replace("<risk>", "medium") for r in listed] == decided
+    assert "normal" == rules.decide_mode(**passing).mode
+
+
+def test_behaviour_states_the_codes_limits() -> None:
+    """The limits and thresholds docs/behaviour.md states are the code's constants."""
+    text = flat(BEHAVIOUR.read_text())
+    hours = int(rules.SYNTHETIC_LOOKBACK.total_seconds() // 3600)
+    window = int(rules.QUOTA_WINDOW.total_seconds())
+    arms = [f"`{arm}`" for arm in DEFAULT_FAMILIES["approve_threshold"]]
+    expected = [
+        f"`source|event_type|content[:{rules.SIGNATURE_CONTENT_CHARS}]`",
+        f"less than {rules.DEDUP_WINDOW.days} days",
+        f"at most {TITLE_MAX} characters",
+        f"at most {rules.MAX_EXECUTIONS_PER_CYCLE} per cycle, fewer by one",
+        f"each cycle makes at most {rules.MAX_RECHECKS_PER_CYCLE} rechecks",
+        f"after {rules.MAX_FAILED_RUNS} failed runs it is rejected",
+        f"`(now − {window} s, now]`",
+        f"the (up to {rules.SYNTHETIC_MAX_EVENTS}) highest-priority production learning "
+        f"events of the last {hours} h",
+        f"the arms {', '.join(arms[:-1])} and {arms[-1]}",
+        f"`medium` if the score ≥ {MEDIUM_RISK_SCORE}",
+        f"a missing or null score is {DEFAULT_SCORE}",
+        f"{MIGRATED_CONFIDENCE} / `clamp01(score / {SCORE_PER_PRIORITY:g})`",
+    ]
+    assert [] == [phrase for phrase in expected if phrase not in text]
+    assert frozenset(rules.NON_PRODUCTION_SOURCES) == frozenset(
+        re.findall(r"`(\w+)`", text[text.index("is one of `unit_test`") : text.index("or starts")])
+    )
+
+
+def test_behaviour_gives_the_default_engines_formulas() -> None:
+    """The priority formula and the risk levels of the default engine are the code's."""
+    text = flat(section(BEHAVIOUR, "Learning events and proposals"))
+    formula = re.search(
+        r"`priority = clamp01\(([\d.]+)·value \+ ([\d.]+)·novelty \+ ([\d.]+)·confidence "
+        r"\+ ([\d.]+)·\(1 − risk\)\)`",
+        text,
+    )
+    assert formula is not None
+    w_value, w_novelty, w_confidence, w_safety = map(float, formula.groups())
+    for value, novelty, confidence, risk in [(1, 1, 1, 0), (0.9, 0.2, 0.5, 0.3), (0, 0, 0, 1)]:
+        assert rules.priority_of(
+            value=value, novelty=novelty, confidence=confidence, risk=risk
+        ) == pytest.approx(
+            min(
+                1.0,
+                w_value * value
+                + w_novelty * novelty
+                + w_confidence * confidence
+                + w_safety * (1 - risk),
+            )
+        )
+    levels = re.search(
+        r"`risk_level = high` if `risk ≥ ([\d.]+)`, `medium` if `risk ≥ ([\d.]+)`", text
+    )
+    assert levels is not None
+    high, medium = map(float, levels.groups())
+    assert ("high", "medium") == (rules.risk_level_of(high), rules.risk_level_of(high - 1e-9))
+    assert ("medium", "low") == (rules.risk_level_of(medium), rules.risk_level_of(medium - 1e-9))
+
+
+def test_behaviour_lists_the_default_metric_specs() -> None:
+    """The default verifier's specs in docs/behaviour.md are `DEFAULT_SPECS`."""
+    rows = {
+        cells[0].strip("`"): cells[1:]
+        for cells in table_rows(section(BEHAVIOUR, "Verification"))
+        if len(cells) == 6 and cells[0].startswith("`")
+    }
+    assert [spec.name for spec in DEFAULT_SPECS] == list(rows)
+    for spec in DEFAULT_SPECS:
+        better, *numbers = rows[spec.name]
+        assert spec.better == better
+        values = (spec.improve, spec.regress, spec.weak, spec.critical)
+        assert [None if n == "—" else float(n) for n in numbers] == list(values), spec.name
+
+
+def test_behaviour_names_every_field_of_the_reports() -> None:
+    """The cycle's report and every section of the status report are described field by
+    field: each field's name appears in backticks in its table row."""
+    cycle = section(BEHAVIOUR, "The cycle")
+    named = set(re.findall(r"`(\w+)`", cycle))
+    assert set() == {f.name for f in attrs.fields(CycleReport)} - named
+    (runs,) = [cells[1] for cells in table_rows(cycle) if cells[0] == "`runs`"]
+    assert set() == {f.name for f in attrs.fields(RunReport)} - set(re.findall(r"`(\w+)`", runs))
+    rows = {cells[0].strip("`"): cells[1] for cells in table_rows(section(BEHAVIOUR, "Status"))}
+    for field in attrs.fields(StatusReport):
+        if field.name in ("at", "as_of"):
+            continue
+        section_type = attrs.resolve_types(StatusReport)
+        fields = attrs.fields(attrs.fields_dict(section_type)[field.name].type)
+        missing = {f.name for f in fields} - set(re.findall(r"`(\w+)`", rows[field.name]))
+        assert set() == missing, field.name
+
+
+# -- the repository stands on its own ---------------------------------------------------------
+
+
+def joined(*parts: str) -> str:
+    """`parts` as one word: the names below are written in pieces, so that this file does not
+    cite what it looks for."""
+    return "".join(parts)
+
+
+SPEC_, SHARED_, BENCHMARKS_ = joined("SP", "EC"), joined("shar", "ed/"), joined("BENCH", "MARKS")
+#: Documents outside the repository, which no file may cite.
+OUTSIDE_FILES = tuple(
+    joined(*name, ".md")
+    for name in (
+        ("AP", "I"),
+        ("STY", "LE"),
+        ("STATIS", "TICS"),
+        ("EVENTSOUR", "CING"),
+        ("RUN", "BOOK"),
+    )
+)
+OUTSIDE = re.compile(
+    "|".join(
+        (
+            rf"\b{SPEC_}\b",
+            re.escape(SHARED_),
+            rf"\b{BENCHMARKS_}\b",
+            *(rf"\b{re.escape(name)}\b" for name in OUTSIDE_FILES),
+        )
+    )
+)
+
+
+def tracked_files() -> list[Path]:
+    """Every file git tracks in the repository."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    return [ROOT / name for name in listed.decode().split("\0") if name]
+
+
+def text_of(path: Path) -> str | None:
+    """The text of `path`, or None for a binary (or vanished) file."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if b"\0" in data[:8192]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def test_no_file_cites_a_document_outside_the_repository() -> None:
+    """No tracked file — code, docs, tests, benchmarks, build files — cites a document a user
+    of the package does not have; the project's own docs say it in their words."""
+    citing = []
+    files = tracked_files()
+    for path in files:
+        text = text_of(path)
+        if text is None:
+            continue
+        for number, line in enumerate(text.splitlines(), start=1):
+            if OUTSIDE.search(line):
+                citing.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert len(files) > 100
+    assert [] == citing
+
+
+def test_the_citation_check_can_fail() -> None:
+    """The check finds each way of citing such a document, and leaves look-alike names alone."""
+    for cited in (
+        f"see {SPEC_} §5.1",
+        f"the {SPEC_}'s numbers",
+        f"../{SHARED_}{joined('STY', 'LE')}.md",
+        f"{BENCHMARKS_} P1",
+        f"see {joined('AP', 'I')}.md",
+    ):
+        assert OUTSIDE.search(cited), cited
+    for fine in ("DEFAULT_SPECS", "MetricSpec", "a shared store", "bench/README.md", "P12"):
+        assert not OUTSIDE.search(fine), fine

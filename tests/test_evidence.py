@@ -1,4 +1,4 @@
-"""The evidence export (SPEC §12): one line per verification attempt, one entry per run.
+"""The evidence export: one line per verification attempt, one entry per run.
 
 The expected files are built here from the log's events, field by field, and compared
 with what `export_evidence` wrote.
@@ -56,7 +56,7 @@ def read_export(directory: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 
 def expected_runs(h: Harness) -> dict[str, dict[str, Any]]:
-    """Each run as the SPEC's fields, folded here from the proposal events."""
+    """Each run with its documented fields, folded here from the proposal events."""
     runs: dict[str, dict[str, Any]] = {}
     for e in h.events():
         if isinstance(e, Proposal.RunStarted):

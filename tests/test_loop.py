@@ -1,4 +1,4 @@
-"""The loop at work (SPEC §2–§6, §8, §9): fakes for the host, a fake clock, every backend.
+"""The loop at work: fakes for the host, a fake clock, every backend.
 
 Each behaviour is a base class; its `Test…Memory`, `Test…SQLite` and `Test…Postgres`
 subclasses run it against a fresh store of that backend.
@@ -52,7 +52,7 @@ class ModeDecisionBehaviour(BackendCase):
     def test_each_reason_when_only_its_condition_fails(
         self, make: MakeHarness, flags: sl.Flags, fields: dict[str, Any], reason: str
     ) -> None:
-        """A run's recorded mode reason is the one check that failed (SPEC §5.1)."""
+        """A run's recorded mode reason is the one check that failed."""
         h = make(flags=flags)
         h.approved(**fields)
         h.loop.tick()

@@ -1,4 +1,4 @@
-"""Import of v1 proposals (SPEC §11): the mapping table, bad input, idempotence, start-up.
+"""Import of v1 proposals: the mapping table, bad input, idempotence, start-up.
 
 Rows are imported through `LearningLoop.migrate_v1`, then read back as the loop sees
 them (upcast to v2 on load) and as they were stored (a schema v1 event).
@@ -110,7 +110,7 @@ def test_an_explicit_zero_score_stays_zero(loop: sl.LearningLoop, tmp_path: Path
 
 
 def test_every_v2_field_of_a_full_row(loop: sl.LearningLoop, tmp_path: Path) -> None:
-    """A full row maps field by field as SPEC §11's table says, keeping the row verbatim."""
+    """A full row maps field by field as the mapping table says, keeping the row verbatim."""
     row = {
         "id": "prop_017",
         "title": "Retry flaky web_search",
@@ -448,7 +448,7 @@ def start(url: str, path: Path | str, **kwargs: Any) -> sl.LearningLoop:
 
 
 def test_the_v1_path_is_a_flag() -> None:
-    """SELFLEARN_V1_STORE sets the v1 file; SPEC §11's path by default; not a recorded flag."""
+    """SELFLEARN_V1_STORE sets the v1 file; the documented path by default; not a recorded flag."""
     assert "data/memory/improvement_proposals.json" == sl.Flags.from_env({}).selflearn_v1_store
     flags = sl.Flags.from_env({"SELFLEARN_V1_STORE": " /srv/v1.json "})
     assert "/srv/v1.json" == flags.selflearn_v1_store

@@ -1,4 +1,4 @@
-"""Property: any v1 row that has an id round-trips through the log and follows SPEC §11."""
+"""Property: any v1 row that has an id round-trips through the log and follows the mapping."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ KEPT = ("pending_approval", "approved", "verified", "rejected")
 
 
 def expected_v2(row: dict[str, Any], imported_at: datetime) -> dict[str, Any]:
-    """SPEC §11's table, written out once more, independently of the upcaster."""
+    """The mapping table, written out once more, independently of the upcaster."""
     item = row.get("source_item")
     raw = item.get("score") if isinstance(item, dict) else None
     score = 5.0 if raw is None else float(raw)

@@ -1,4 +1,4 @@
-"""Patches: validation at propose() time and the pure plan of a real apply (SPEC §7)."""
+"""Patches: validation at propose() time and the pure plan of a real apply."""
 
 from __future__ import annotations
 

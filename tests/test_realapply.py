@@ -1,4 +1,4 @@
-"""Real apply at the loop level (SPEC §7): apply, refuse, roll back, reconcile.
+"""Real apply at the loop level: apply, refuse, roll back, reconcile.
 
 Each behaviour is a base class run against memory, SQLite and PostgreSQL stores, with the
 fakes of `selflearn.testing`, the fake clock and a small workspace on disk.

@@ -1,4 +1,4 @@
-"""The status report (SPEC §10) against a scripted history with known answers, per backend.
+"""The status report against a scripted history with known answers, per backend.
 
 The history runs over eight days of domain time: runs converge 8 days 1 hour, 2 days
 1 hour, 1 hour and 10 minutes before "now", so each trend window has a known content.
@@ -70,7 +70,7 @@ class StatusBehaviour(BackendCase):
         return make(flags=FLAGS)
 
     def test_every_section_has_its_known_answers(self, h: Harness) -> None:
-        """Each field of SPEC §10 after the scripted history has the value worked out by hand."""
+        """Each field of the report after the scripted history has the value worked out by hand."""
         ids = scripted(h)
         end, t0 = ids["end"], ids["t0"]
         report = h.loop.status()

@@ -1,4 +1,4 @@
-"""A proposal's timeline (SPEC §12): every event in order, each with its reason in words."""
+"""A proposal's timeline: every event in order, each with its reason in words."""
 
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def test_a_migrated_proposal(harness_factory: MakeHarness, tmp_path: Path) -> No
     assert imported_at == entry.detail["imported_at"]
     assert (
         f"imported from the v1 store at {imported_at.isoformat()}: v1 id 'p-9', v1 status "
-        "'applied' → verified; score 7.5 → priority 0.9375, risk medium (SPEC §11); "
+        "'applied' → verified; score 7.5 → priority 0.9375, risk medium (by the v1 mapping); "
         "created 2025-01-02T03:04:05+00:00"
     ) == entry.summary
 

@@ -1,4 +1,4 @@
-"""The default verifier (SPEC §6.2), pinned in tables."""
+"""The default verifier, pinned in tables."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def verdict(before: Metrics, after: Metrics) -> sl.Verdict:
 def test_scalar_verdicts(
     before: Metrics, after: Metrics, kind: str, confidence: float, pending: bool
 ) -> None:
-    """Scalar metrics: thresholds, critical, counts and confidences of SPEC §6.2."""
+    """Scalar metrics: thresholds, critical, counts and confidences of the default verifier."""
     got = verdict(before, after)
     assert (kind, confidence, pending) == (
         got.kind,

@@ -282,7 +282,7 @@ class Agenda:
         return [item for item in self.items.values() if item.status == status]
 
     def executable(self) -> list[AgendaItem]:
-        """Approved proposals, highest priority first, then oldest (SPEC §4.6)."""
+        """Approved proposals, highest priority first, then oldest (the order a cycle runs them)."""
         return sorted(self.with_status("approved"), key=lambda i: (-i.priority, i.created_at, i.id))
 
     def overdue_runs(self, now: datetime) -> list[AgendaItem]:

@@ -1,9 +1,10 @@
-"""Flags: the runbook's environment variables, parsed and validated once (SPEC §1).
+"""Flags: the host's environment variables, parsed and validated once.
 
-Every field of `Flags` is named after its environment variable in lower case. A field
-accepts its typed value or the string an environment would hold, so `Flags.from_env`
-and `Flags(...)` share one parser, and a bad value raises `ConfigError` naming the
-variable, the value and what is allowed, before anything is written.
+Every field of `Flags` is named after its environment variable in lower case and typed
+with the value it holds: `Flags(normal_mode_max_per_hour=2)` takes typed values, and
+`Flags.from_env` parses the strings an environment holds into them. Either way a bad
+value raises `ConfigError` naming the variable, the value and what is allowed, before
+anything is written. What each flag does: `docs/behaviour.md`, "Flags".
 """
 
 from __future__ import annotations
@@ -11,179 +12,217 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import attrs
 
 from selflearn.exceptions import ConfigError, ValidationError
 
-RISK_LEVELS: Final = ("low", "medium", "high")
-MODES: Final = ("safe", "normal")
-CAPABILITIES: Final = ("executor", "bandit", "real-apply", "normal-mode")
+#: How risky a proposal is; a high-risk one is never approved without an operator.
+RiskLevel = Literal["low", "medium", "high"]
+#: The mode a run executes in.
+Mode = Literal["safe", "normal"]
+#: What an operator's override switches off.
+Capability = Literal["executor", "bandit", "real-apply", "normal-mode"]
+#: The rollout stage the flags put a loop in.
+Stage = Literal["off", "shadow", "safe-canary", "expanded-safe", "normal-canary", "real-apply"]
+
+RISK_LEVELS: Final[tuple[RiskLevel, ...]] = get_args(RiskLevel)
+MODES: Final[tuple[Mode, ...]] = get_args(Mode)
+CAPABILITIES: Final[tuple[Capability, ...]] = get_args(Capability)
+STAGES: Final[tuple[Stage, ...]] = get_args(Stage)
 DEFAULT_STORE: Final = "sqlite:///data/selflearn.db"
 DEFAULT_V1_STORE: Final = "data/memory/improvement_proposals.json"
 
-Stage = Literal["off", "shadow", "safe-canary", "expanded-safe", "normal-canary", "real-apply"]
-
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
+_RULE: Final = "selflearn.flag"
 
 
 def _fail(name: str, value: object, allowed: str) -> ConfigError:
     return ConfigError(f"{name.upper()}={value!r} is not allowed: expected {allowed}")
 
 
-def _boolean(name: str) -> Callable[[object], bool]:
-    def convert(value: object) -> bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str):
-            word = value.strip().lower()
-            if word in _TRUE:
-                return True
-            if word in _FALSE:
-                return False
-        raise _fail(name, value, "one of true/false/1/0/yes/no/on/off (any case)")
+@attrs.frozen
+class _Rule:
+    """How one flag's environment string is read, and which typed values the flag takes.
 
-    return convert
+    `parse` turns the environment's text into a value (ValueError when it cannot);
+    `accepts` says whether a value, parsed or given in code, is allowed.
+    """
+
+    allowed: str
+    parse: Callable[[str], object]
+    accepts: Callable[[object], bool]
 
 
-def _integer(name: str, low: int, high: int | None = None) -> Callable[[object], int]:
+def _boolean() -> _Rule:
+    def parse(text: str) -> bool:
+        word = text.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise ValueError(text)
+
+    def accepts(value: object) -> bool:
+        return isinstance(value, bool)
+
+    return _Rule("one of true/false/1/0/yes/no/on/off (any case)", parse, accepts)
+
+
+def _integer(low: int, high: int | None = None) -> _Rule:
+    def parse(text: str) -> int:
+        return int(text.strip())
+
+    def accepts(value: object) -> bool:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return False
+        return low <= value and (high is None or value <= high)
+
     allowed = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
-
-    def convert(value: object) -> int:
-        number: int | None = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str):
-            try:
-                number = int(value.strip())
-            except ValueError:
-                number = None
-        if number is None or number < low or (high is not None and number > high):
-            raise _fail(name, value, allowed)
-        return number
-
-    return convert
+    return _Rule(allowed, parse, accepts)
 
 
-def _fraction(name: str) -> Callable[[object], float]:
-    allowed = "a number from 0 to 1"
+def _fraction() -> _Rule:
+    def parse(text: str) -> float:
+        return float(text.strip())
 
-    def convert(value: object) -> float:
-        number: float | None = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = float(value)
-        elif isinstance(value, str):
-            try:
-                number = float(value.strip())
-            except ValueError:
-                number = None
-        if number is None or not math.isfinite(number) or not 0.0 <= number <= 1.0:
-            raise _fail(name, value, allowed)
-        return number
+    def accepts(value: object) -> bool:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return False
+        return math.isfinite(value) and 0.0 <= value <= 1.0
 
-    return convert
+    return _Rule("a number from 0 to 1", parse, accepts)
 
 
-def _choice(name: str, choices: tuple[str, ...]) -> Callable[[object], str]:
-    def convert(value: object) -> str:
-        if isinstance(value, str) and value.strip().lower() in choices:
-            return value.strip().lower()
-        raise _fail(name, value, "one of " + "/".join(choices))
+def _mode() -> _Rule:
+    def parse(text: str) -> str:
+        return text.strip().lower()
 
-    return convert
+    def accepts(value: object) -> bool:
+        return value in MODES
 
-
-def _risks(name: str) -> Callable[[object], frozenset[str]]:
-    allowed = "a non-empty comma list of " + ",".join(RISK_LEVELS)
-
-    def convert(value: object) -> frozenset[str]:
-        items: Iterable[object]
-        if isinstance(value, str):
-            items = [part.strip().lower() for part in value.split(",") if part.strip()]
-        elif isinstance(value, Iterable):
-            items = list(value)
-        else:
-            raise _fail(name, value, allowed)
-        risks = frozenset(items)
-        if not risks or not all(isinstance(r, str) and r in RISK_LEVELS for r in risks):
-            raise _fail(name, value, allowed)
-        return frozenset(str(r) for r in risks)
-
-    return convert
+    return _Rule("one of " + "/".join(MODES), parse, accepts)
 
 
-def _store(name: str) -> Callable[[object], str]:
-    def convert(value: object) -> str:
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-        raise _fail(name, value, "a store URL (sqlite:///…, postgresql://…, memory://)")
+def _risks() -> _Rule:
+    def parse(text: str) -> frozenset[str]:
+        return frozenset(part.strip().lower() for part in text.split(",") if part.strip())
 
-    return convert
+    def accepts(value: object) -> bool:
+        return (
+            isinstance(value, frozenset)
+            and bool(value)
+            and all(isinstance(risk, str) and risk in RISK_LEVELS for risk in value)
+        )
 
-
-def _path(name: str) -> Callable[[object], str]:
-    def convert(value: object) -> str:
-        if isinstance(value, os.PathLike):
-            value = os.fspath(value)
-        if isinstance(value, str):
-            return value.strip()
-        raise _fail(name, value, "a file path (empty for none)")
-
-    return convert
+    return _Rule("a non-empty comma list of " + ",".join(RISK_LEVELS), parse, accepts)
 
 
-def _field(default: object, convert: Callable[[object], Any]) -> Any:
-    return attrs.field(default=convert(default), converter=convert)
+def _store() -> _Rule:
+    def parse(text: str) -> str:
+        return text.strip()
+
+    def accepts(value: object) -> bool:
+        return isinstance(value, str) and bool(value.strip())
+
+    return _Rule("a store URL (sqlite:///…, postgresql://…, memory://)", parse, accepts)
+
+
+def _path() -> _Rule:
+    def parse(text: str) -> str:
+        return text.strip()
+
+    def accepts(value: object) -> bool:
+        return isinstance(value, str)
+
+    return _Rule("a file path (empty for none)", parse, accepts)
+
+
+# Converters of values given in code. Each takes the flag's type (so that `Flags.__init__`
+# shows it) and hands a value it cannot convert on unchanged, for the rule to refuse by name.
+
+
+def _as_float(value: float) -> float:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _as_risks(value: Iterable[RiskLevel]) -> frozenset[RiskLevel]:
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+        return frozenset(value)
+    raise _fail("normal_mode_allowed_risk", value, _risks().allowed)
+
+
+def _as_text(value: str) -> str:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _as_path(value: str | os.PathLike[str]) -> str:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, str):
+        return value.strip()
+    raise _fail("selflearn_v1_store", value, _path().allowed)
+
+
+def _check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    rule: _Rule = attribute.metadata[_RULE]
+    if not rule.accepts(value):
+        raise _fail(attribute.name, value, rule.allowed)
+
+
+def _flag(default: object, rule: _Rule, converter: Callable[[Any], Any] | None = None) -> Any:
+    return attrs.field(
+        default=default, converter=converter, validator=_check, metadata={_RULE: rule}
+    )
 
 
 @attrs.frozen(kw_only=True)
 class Flags:
     """The effective settings of a loop; each field is an environment variable in lower case."""
 
-    enable_proposal_v2: bool = _field(True, _boolean("enable_proposal_v2"))
-    enable_experiment_executor: bool = _field(True, _boolean("enable_experiment_executor"))
-    execution_mode_default: str = _field("safe", _choice("execution_mode_default", MODES))
-    executor_canary_percent: int = _field(100, _integer("executor_canary_percent", 0, 100))
-    enable_policy_bandit: bool = _field(True, _boolean("enable_policy_bandit"))
-    enable_windowed_self_check: bool = _field(True, _boolean("enable_windowed_self_check"))
-    enable_synthetic_opportunities: bool = _field(True, _boolean("enable_synthetic_opportunities"))
-    synthetic_opportunity_threshold: int = _field(3, _integer("synthetic_opportunity_threshold", 1))
-    verification_retry_interval_seconds: int = _field(
-        300, _integer("verification_retry_interval_seconds", 1)
-    )
-    verification_retry_max_attempts: int = _field(3, _integer("verification_retry_max_attempts", 1))
-    enable_normal_mode_canary: bool = _field(True, _boolean("enable_normal_mode_canary"))
-    normal_mode_max_per_hour: int = _field(1, _integer("normal_mode_max_per_hour", 0))
-    normal_mode_min_priority: float = _field(0.9, _fraction("normal_mode_min_priority"))
-    normal_mode_allowed_risk: frozenset[str] = _field("low", _risks("normal_mode_allowed_risk"))
-    normal_mode_cooldown_seconds: int = _field(1800, _integer("normal_mode_cooldown_seconds", 0))
-    enable_executor_real_apply: bool = _field(False, _boolean("enable_executor_real_apply"))
-    executor_real_apply_max_patches: int = _field(1, _integer("executor_real_apply_max_patches", 0))
-    proposal_v2_create_threshold: float = _field(0.62, _fraction("proposal_v2_create_threshold"))
-    proposal_v2_auto_approve_threshold: float = _field(
-        0.82, _fraction("proposal_v2_auto_approve_threshold")
-    )
-    execution_lease_seconds: int = _field(900, _integer("execution_lease_seconds", 1))
-    selflearn_store: str = _field(DEFAULT_STORE, _store("selflearn_store"))
-    # The v1 proposals file imported when a loop starts (SPEC §11); empty: none.
-    selflearn_v1_store: str = _field(DEFAULT_V1_STORE, _path("selflearn_v1_store"))
+    enable_proposal_v2: bool = _flag(True, _boolean())
+    enable_experiment_executor: bool = _flag(True, _boolean())
+    execution_mode_default: Mode = _flag("safe", _mode())
+    executor_canary_percent: int = _flag(100, _integer(0, 100))
+    enable_policy_bandit: bool = _flag(True, _boolean())
+    enable_windowed_self_check: bool = _flag(True, _boolean())
+    enable_synthetic_opportunities: bool = _flag(True, _boolean())
+    synthetic_opportunity_threshold: int = _flag(3, _integer(1))
+    verification_retry_interval_seconds: int = _flag(300, _integer(1))
+    verification_retry_max_attempts: int = _flag(3, _integer(1))
+    enable_normal_mode_canary: bool = _flag(True, _boolean())
+    normal_mode_max_per_hour: int = _flag(1, _integer(0))
+    normal_mode_min_priority: float = _flag(0.9, _fraction(), _as_float)
+    normal_mode_allowed_risk: frozenset[RiskLevel] = _flag(frozenset({"low"}), _risks(), _as_risks)
+    normal_mode_cooldown_seconds: int = _flag(1800, _integer(0))
+    enable_executor_real_apply: bool = _flag(False, _boolean())
+    executor_real_apply_max_patches: int = _flag(1, _integer(0))
+    proposal_v2_create_threshold: float = _flag(0.62, _fraction(), _as_float)
+    proposal_v2_auto_approve_threshold: float = _flag(0.82, _fraction(), _as_float)
+    execution_lease_seconds: int = _flag(900, _integer(1))
+    selflearn_store: str = _flag(DEFAULT_STORE, _store(), _as_text)
+    # The v1 proposals file imported when a loop starts (docs/behaviour.md, "Migration
+    # from v1"); empty: none.
+    selflearn_v1_store: str = _flag(DEFAULT_V1_STORE, _path(), _as_path)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Flags:
-        """Read the runbook's variables from `environ` (default `os.environ`)."""
+        """Read the flags from `environ` (default `os.environ`); an absent one is its default."""
         source = os.environ if environ is None else environ
-        given: dict[str, Any] = {
-            field.name: source[field.name.upper()]
-            for field in attrs.fields(cls)
-            if field.name.upper() in source
-        }
+        given: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            name = field.name.upper()
+            if name in source:
+                given[field.name] = _parse(field, source[name])
         return cls(**given)
 
     @property
     def stage(self) -> Stage:
-        """The rollout stage these flags put the loop in (SPEC §1)."""
+        """The rollout stage these flags put the loop in (docs/behaviour.md, "Flags")."""
         if not self.enable_proposal_v2:
             return "off"
         if not self.enable_experiment_executor:
@@ -209,9 +248,21 @@ class Flags:
         }
 
 
+def _parse(field: attrs.Attribute[Any], text: str) -> object:
+    """The typed value of the environment's `text` for `field`, or `ConfigError`."""
+    rule: _Rule = field.metadata[_RULE]
+    try:
+        value = rule.parse(text)
+    except ValueError:
+        raise _fail(field.name, text, rule.allowed) from None
+    if not rule.accepts(value):
+        raise _fail(field.name, text, rule.allowed)
+    return value
+
+
 _LOCATIONS: Final = frozenset({"selflearn_store", "selflearn_v1_store"})
 
-_OVERRIDE_FIELDS: Final = {
+_OVERRIDE_FIELDS: Final[dict[Capability, str]] = {
     "executor": "enable_experiment_executor",
     "bandit": "enable_policy_bandit",
     "real-apply": "enable_executor_real_apply",
@@ -219,12 +270,13 @@ _OVERRIDE_FIELDS: Final = {
 }
 
 
-def check_capability(capability: str) -> str:
+def check_capability(capability: str) -> Capability:
     """Return `capability` if an operator may switch it off, else raise `ValidationError`."""
-    if capability not in CAPABILITIES:
-        allowed = ", ".join(CAPABILITIES)
-        raise ValidationError(f"unknown capability {capability!r}: expected one of {allowed}")
-    return capability
+    for known in CAPABILITIES:
+        if capability == known:
+            return known
+    allowed = ", ".join(CAPABILITIES)
+    raise ValidationError(f"unknown capability {capability!r}: expected one of {allowed}")
 
 
 def flag_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:

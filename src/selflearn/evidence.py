@@ -1,4 +1,4 @@
-"""The runbook's evidence files (SPEC §12), written from the log as it streams by.
+"""The runbook's evidence files, written from the log as it streams by.
 
 One pass over the notification log, a page at a time, up to the position the log had
 when the export began (a consistent prefix, whatever other processes append meanwhile):

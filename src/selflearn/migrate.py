@@ -1,4 +1,4 @@
-"""Import of a v1 proposals file (SPEC §11): read, check, record each row once, report.
+"""Import of a v1 proposals file: read, check, record each row once, report.
 
 Each accepted row is written as it was — a stored `Proposal.Proposed` event of schema
 version 1 — and `Proposal.Proposed.upcast_v1_v2` turns it into the v2 shape on every

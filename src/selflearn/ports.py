@@ -13,18 +13,30 @@ import math
 import posixpath
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol, get_args
 
 import attrs
 
-from selflearn.config import RISK_LEVELS
+from selflearn.config import RISK_LEVELS, Mode, RiskLevel
 from selflearn.exceptions import ValidationError
 
 TITLE_MAX = 180
 Metrics = Mapping[str, float | Sequence[float]]
+
+#: A verifier's judgement of an attempt, and a run's final verdict.
 VerdictKind = Literal["win", "loss", "inconclusive"]
-EXECUTION_STATUSES = ("completed", "no_changes", "failed")
-VERDICT_KINDS = ("win", "loss", "inconclusive")
+#: What a host's executor reports about an execution.
+ExecutionStatus = Literal["completed", "no_changes", "failed"]
+#: Where a run stands: started and not executed yet, executed (as the host reported), or
+#: closed without a verdict (failed, or interrupted when its lease ran out).
+RunStatus = Literal["running", "completed", "no_changes", "failed", "interrupted"]
+#: What a cycle did with a run: executed it, rechecked it, or closed it as interrupted.
+RunKind = Literal["execution", "recheck", "interrupted"]
+#: Why a proposer is asked for drafts: new learning events, or a synthetic opportunity.
+OpportunityKind = Literal["learning_event", "synthetic"]
+
+VERDICT_KINDS: Final[tuple[VerdictKind, ...]] = get_args(VerdictKind)
+EXECUTION_STATUSES: Final[tuple[ExecutionStatus, ...]] = get_args(ExecutionStatus)
 
 
 def check_fraction(label: str, value: object) -> float:
@@ -61,7 +73,7 @@ def _json_mapping(what: str) -> Any:
     return check
 
 
-def _strings(value: object) -> tuple[str, ...]:
+def _strings(value: Sequence[str]) -> tuple[str, ...]:
     if isinstance(value, str) or not isinstance(value, Sequence):
         raise ValidationError(f"expected a sequence of strings, got {value!r}")
     if not all(isinstance(item, str) for item in value):
@@ -88,6 +100,10 @@ def check_relative_path(path: object) -> str:
     return normal
 
 
+def _relative_path(value: str) -> str:
+    return check_relative_path(value)
+
+
 @attrs.frozen
 class FileEdit:
     """A whole-file edit: `after_text` replaces the file whose SHA-256 is `before_sha256`.
@@ -95,7 +111,7 @@ class FileEdit:
     `before_sha256=None` creates a file that must not exist yet.
     """
 
-    path: str = attrs.field(converter=check_relative_path)
+    path: str = attrs.field(converter=_relative_path)
     before_sha256: str | None
     after_text: str
 
@@ -118,7 +134,7 @@ class FileEdit:
 Patch = str | FileEdit
 
 
-def _patches(value: object) -> tuple[Patch, ...]:
+def _patches(value: Sequence[Patch]) -> tuple[Patch, ...]:
     if isinstance(value, (str, FileEdit)) or not isinstance(value, Sequence):
         raise ValidationError(f"ProposalDraft.patches must be a tuple of patches, got {value!r}")
     for item in value:
@@ -133,7 +149,7 @@ def _patches(value: object) -> tuple[Patch, ...]:
     return tuple(value)
 
 
-def _title(value: object) -> str:
+def _title(value: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"ProposalDraft.title={value!r}: expected a non-empty string")
     if len(value) > TITLE_MAX:
@@ -168,7 +184,7 @@ class ProposalDraft:
     title: str = attrs.field(converter=_title)
     hypothesis: str = attrs.field(default="", validator=_text("ProposalDraft"))
     priority: float = attrs.field(validator=_fraction("ProposalDraft"))
-    risk_level: str = attrs.field(validator=_risk("ProposalDraft"))
+    risk_level: RiskLevel = attrs.field(validator=_risk("ProposalDraft"))
     confidence: float = attrs.field(default=0.5, validator=_fraction("ProposalDraft"))
     plan_steps: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     expected_impact: str = attrs.field(default="", validator=_text("ProposalDraft"))
@@ -206,7 +222,7 @@ class Opportunity:
     """Learning events handed to a proposer to turn into drafts."""
 
     id: str
-    kind: Literal["learning_event", "synthetic"] = "learning_event"
+    kind: OpportunityKind = "learning_event"
     events: tuple[LearningEventView, ...] = ()
     at: datetime
 
@@ -215,7 +231,7 @@ class Opportunity:
 class ExecutionResult:
     """What a host's executor reports about one execution."""
 
-    status: str = attrs.field(default="completed")
+    status: ExecutionStatus = "completed"
     cost_usd: float = 0.0
     duration_ms: float = 0.0
     artifacts: Mapping[str, Any] = attrs.field(
@@ -245,7 +261,7 @@ class ExecutionResult:
 class Verdict:
     """A verifier's judgement of one attempt."""
 
-    kind: str
+    kind: VerdictKind
     confidence: float = attrs.field(validator=_fraction("Verdict"))
     pending_recheck: bool = False
     signals: Mapping[str, Any] = attrs.field(factory=dict, validator=_json_mapping("Verdict"))
@@ -271,13 +287,13 @@ class RunView:
     """One execution of a proposal and its verification attempts."""
 
     id: str
-    mode: str
+    mode: Mode
     mode_reason: str
-    execution_status: str
+    execution_status: RunStatus
     started_at: datetime
     finished_at: datetime | None
     attempts: int
-    verdict: str | None
+    verdict: VerdictKind | None
     confidence: float | None
     pending_recheck: bool
     exhausted: bool
@@ -286,14 +302,14 @@ class RunView:
 
 @attrs.frozen(kw_only=True)
 class ProposalView:
-    """A proposal as the loop knows it now (SPEC §2 fields, its runs and final verdict)."""
+    """A proposal as the loop knows it now: its fields, its runs and its final verdict."""
 
     id: str
     title: str
     hypothesis: str
     status: str
     priority: float
-    risk_level: str
+    risk_level: RiskLevel
     confidence: float
     signature: str
     created_at: datetime
@@ -303,7 +319,7 @@ class ProposalView:
     policy_arms: Mapping[str, str]
     patches: tuple[Patch, ...]
     metadata: Mapping[str, Any]
-    verdict: str | None
+    verdict: VerdictKind | None
     verdict_confidence: float | None
     exhausted: bool
     runs: tuple[RunView, ...]
@@ -312,7 +328,7 @@ class ProposalView:
 class Executor(Protocol):
     """Protocol: carries out a proposal in `safe` or `normal` mode."""
 
-    def execute(self, proposal: ProposalView, mode: str) -> ExecutionResult: ...
+    def execute(self, proposal: ProposalView, mode: Mode) -> ExecutionResult: ...
 
 
 class Probe(Protocol):

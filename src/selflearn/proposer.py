@@ -1,4 +1,4 @@
-"""The default proposal engine (SPEC §2): one draft per strong learning event."""
+"""The default proposal engine: one draft per strong learning event."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ def funnel_line(counts: FunnelCounts) -> str:
 
 
 def status_lines(report: StatusReport) -> list[str]:
-    """The report as lines of text, one section after the other, in SPEC §10's order."""
+    """The report as lines of text, one section after the other, in the report's order."""
     r, f, o = report.rollout, report.proposal_funnel, report.outcome_quality
     p, g, w, s = (
         report.policy_state,

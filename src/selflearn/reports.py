@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
+from selflearn.config import Mode
+from selflearn.ports import RunKind, RunStatus, VerdictKind
 from selflearn.values import to_plain
 
 
@@ -24,12 +26,14 @@ class RunReport(_Plain):
 
     run_id: str
     proposal_id: str
-    kind: str  # "execution" | "recheck" | "interrupted"
-    mode: str
+    kind: RunKind
+    mode: Mode
     mode_reason: str
-    execution_status: str
+    #: The run's status, or `late_result_ignored` when the host's result came after another
+    #: process had closed the run.
+    execution_status: RunStatus | Literal["late_result_ignored"]
     attempt: int | None = None
-    verdict: str | None = None
+    verdict: VerdictKind | None = None
     confidence: float | None = None
     pending_recheck: bool = False
     converged: bool = False
@@ -61,7 +65,7 @@ class CycleCounts:
 
 @attrs.frozen(kw_only=True)
 class CycleReport(CycleCounts, _Plain):
-    """The counts of one cycle (SPEC §4.8) and one row per run it touched."""
+    """The counts of one cycle and one row per run it touched (docs/behaviour.md, "The cycle")."""
 
     at: datetime
     skipped: str | None = None

@@ -1,4 +1,4 @@
-"""The status report (SPEC §10): frozen values; `to_dict()` is the JSON of `selflearn status`.
+"""The status report: frozen values; `to_dict()` is the JSON of `selflearn status`.
 
 The JSON shape is fixed by `status.schema.json` beside this module: keys are added to it
 only in a backwards-compatible way (new optional fields), never renamed or removed.
@@ -136,7 +136,7 @@ class ExecutionGuardrail:
     normal_mode_last_reason: str | None
     normal_mode_admissions_total: int
     cooldowns_started: int
-    #: Real apply (SPEC §7): runs whose patches were applied, and files written; runs that
+    #: Real apply: runs whose patches were applied, and files written; runs that
     #: hold applied patches now; rollbacks (all, and by an operator); restores after a
     #: failed write or a crash; safe-mode checks and their conflicts; runs refused.
     patches_applied_runs: int

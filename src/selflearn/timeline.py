@@ -1,4 +1,4 @@
-"""A proposal's history for an auditor (SPEC §12): every event, in order, with its reasons.
+"""A proposal's history for an auditor: every event, in order, with its reasons.
 
 Each entry keeps the event's own fields in `detail` and says in `summary`, in words, what
 happened and why: the mode decision and the facts it was made on, the bandit arm an
@@ -87,7 +87,7 @@ def _(event: Proposal.Proposed) -> str:
             f"imported from the v1 store at {_when(event.timestamp)}: v1 id "
             f"{metadata.get('migrated_from_v1_id')!r}, v1 status {row.get('status')!r} → "
             f"{event.status}; score {score:g} → priority {event.priority:g}, risk "
-            f"{event.risk_level} (SPEC §11); created {_when(event.at)}"
+            f"{event.risk_level} (by the v1 mapping); created {_when(event.at)}"
         )
     origin = (
         f"from learning event(s) {', '.join(event.origin_event_ids)}"

@@ -1,4 +1,4 @@
-"""The pure rules, pinned to SPEC's numbers in tables."""
+"""The pure rules, pinned to their documented numbers in tables."""
 
 from __future__ import annotations
 
@@ -132,13 +132,13 @@ def decide(flags: sl.Flags = NORMAL, **overrides: object) -> rules.ModeDecision:
 def test_each_reason_when_only_its_condition_fails(
     flags: sl.Flags, facts: dict[str, object], mode: str, reason: str
 ) -> None:
-    """Every reason of SPEC §5.1 comes out when only its own condition fails."""
+    """Every reason of the mode decision comes out when only its own condition fails."""
     decision = decide(flags, **facts)
     assert (mode, reason) == (decision.mode, decision.reason)
 
 
 def test_checks_go_in_the_specs_order() -> None:
-    """With every condition failing, the first check in SPEC §5.1's order names the reason."""
+    """With every condition failing, the first check in the decision's order names the reason."""
     everything = {
         "cooldown_until": NOW + timedelta(hours=1),
         "admissions": [NOW],
@@ -242,7 +242,7 @@ def test_streaks_move_by_windows(
     i_prog: bool,
     expected: rules.Streaks,
 ) -> None:
-    """Windowed, streaks move only in open windows; otherwise every cycle (SPEC §8)."""
+    """Windowed, streaks move only in open windows; otherwise every cycle."""
     got = rules.next_streaks(
         S0,
         windowed=windowed,

@@ -20,7 +20,7 @@ from selflearn.projections import VIEWS
 #: Events no status field depends on.
 LEFT_OUT = {
     LearningSignal.Opened: "a dedup signature seen for the first time",
-    LearningSignal.Observed: "learning events feed the agenda; SPEC §10 reports none of them",
+    LearningSignal.Observed: "learning events feed the agenda; the status reports none of them",
     Proposal.LateResultIgnored: "a late host result, kept for the audit; it changes nothing",
     Controls.Opened: "the singleton's creation carries no flags",
     Guardrail.Opened: "the singleton's creation carries no admission",

@@ -350,7 +350,7 @@ def _missing_sqlite_file(store: str) -> bool:
 @json_option
 @store_option
 def migrate(source: str, dry_run: bool, as_json: bool, store: str) -> None:
-    """Import a v1 proposals file (SPEC §11): each row once, as it was, upcast on load."""
+    """Import a v1 proposals file: each row once, as it was, upcast on load."""
     import json
 
     from selflearn.loop import LearningLoop

@@ -10,7 +10,7 @@ import attrs
 from selflearn._log import Logger
 from selflearn.config import Flags
 from selflearn.events.proposal import Run
-from selflearn.ports import ExecutionResult
+from selflearn.ports import ExecutionResult, RunKind
 from selflearn.reports import CycleCounts, CycleReport, RunReport
 from selflearn.session import Session
 from selflearn.settings import HostSettings
@@ -58,7 +58,7 @@ class Cycle:
         pid: str,
         run: Run,
         *,
-        kind: str,
+        kind: RunKind,
         converged: bool = False,
         error: str | None = None,
     ) -> RunReport:
@@ -69,7 +69,7 @@ class Cycle:
 
 
 def run_row(
-    pid: str, run: Run, *, kind: str, converged: bool = False, error: str | None = None
+    pid: str, run: Run, *, kind: RunKind, converged: bool = False, error: str | None = None
 ) -> RunReport:
     """The report row of `run` as it is now."""
     return RunReport(

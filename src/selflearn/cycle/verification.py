@@ -18,7 +18,7 @@ from selflearn.cycle.state import Cycle, run_row
 from selflearn.events.proposal import Proposal, Run
 from selflearn.events.rules import cooldown_end
 from selflearn.exceptions import ValidationError
-from selflearn.ports import ExecutionResult, Verdict
+from selflearn.ports import ExecutionResult, RunKind, Verdict, VerdictKind
 from selflearn.realapply import steps as realapply
 from selflearn.reports import RunReport
 from selflearn.verify import deltas
@@ -47,17 +47,17 @@ class Judgement:
 
     number: int
     measured: Measured | None
-    verdict: str
+    verdict: VerdictKind
     confidence: float
     exhausted: bool
     converges: bool
 
     @property
-    def final(self) -> str:
+    def final(self) -> VerdictKind:
         return "inconclusive" if self.exhausted else self.verdict
 
 
-def verify(cycle: Cycle, pid: str, run_id: str, number: int, *, kind: str) -> RunReport | None:
+def verify(cycle: Cycle, pid: str, run_id: str, number: int, *, kind: RunKind) -> RunReport | None:
     """Measure, judge and record attempt `number` of a run; converge it when it is final.
 
     None when the run is not waiting for that attempt (or another process recorded it
@@ -153,7 +153,7 @@ def _execution(run: Run) -> ExecutionResult:
 
 
 def record(
-    cycle: Cycle, pid: str, run_id: str, judgement: Judgement, *, kind: str
+    cycle: Cycle, pid: str, run_id: str, judgement: Judgement, *, kind: RunKind
 ) -> RunReport | None:
     """Record the attempt, and the run's convergence with it, in one save; the run's row."""
     session = cycle.session
@@ -237,7 +237,7 @@ def converge(
     return touched
 
 
-def _count_verdict(cycle: Cycle, final: str) -> None:
+def _count_verdict(cycle: Cycle, final: VerdictKind) -> None:
     counts = cycle.counts
     counts.verified += 1
     if final == "win":

@@ -1,4 +1,4 @@
-"""Operator controls: the effective flags cycles ran with, and operator overrides (SPEC §1)."""
+"""Operator controls: the effective flags cycles ran with, and operator overrides."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The guardrail: the one aggregate that admits runs to normal mode and holds cooldowns (SPEC §5).
+"""The guardrail: the one aggregate that admits runs to normal mode and holds cooldowns.
 
 Every normal-mode admission is an event on this single aggregate, saved in the same
 transaction as the proposal's run start, so its version number serialises admissions
@@ -45,7 +45,7 @@ class Guardrail(Aggregate):
         self.admissions = [t for t in self.admissions if t > start] + [at]
 
     class CooldownStarted(Aggregate.Event):
-        """A normal-mode run lost; every decision is safe until `until` (SPEC §5.2)."""
+        """A normal-mode run lost; every decision is safe until `until`."""
 
         at: datetime
         proposal_id: str

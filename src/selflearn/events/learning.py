@@ -1,4 +1,4 @@
-"""Learning signals: one aggregate per dedup signature, one event per observation (SPEC §2).
+"""Learning signals: one aggregate per dedup signature, one event per observation.
 
 The aggregate id is derived from the signature, so two processes recording the same
 observation at once conflict on its version, and the loser sees the duplicate.

@@ -1,11 +1,12 @@
-"""Proposals of the earlier system (schema v1, SPEC §11): their rows, ids and upcast to v2.
+"""Proposals of the earlier system (schema v1): their rows, ids and upcast to v2.
 
 A v1 row is stored as it was: the state of a `Proposal.Proposed` event with no
 `class_version` key, whose top-level keys are the row's own. The import adds one key,
 `V1_ENVELOPE`, holding the import time and any row field whose name the event store
 itself uses (`originator_id`, `originator_version`, `class_version`), so that nothing of
 the row is lost or misread. `upcast_v1_state` turns that state into the v2 event's
-fields by the mapping table of SPEC §11 each time the proposal is loaded.
+fields by the mapping table of docs/behaviour.md ("Migration from v1") each time the
+proposal is loaded.
 
 Pure functions and one aggregate; no I/O.
 """
@@ -180,7 +181,7 @@ def _check_text(text: str, path: str) -> str | None:
     return None
 
 
-# -- the mapping table (SPEC §11) --------------------------------------------------------
+# -- the mapping table (docs/behaviour.md, "Migration from v1") ---------------------------
 
 
 def raw_score(row: Mapping[str, Any]) -> Any:
@@ -244,7 +245,7 @@ def _text(value: object, default: str) -> str:
 
 
 def v2_fields(row: Mapping[str, Any], imported_at: datetime) -> dict[str, Any]:
-    """The v2 `Proposal.Proposed` fields of a v1 row (SPEC §11), keeping the row verbatim."""
+    """The v2 `Proposal.Proposed` fields of a v1 row by the mapping table, keeping the row."""
     v1_id = v1_id_text(row.get("id")) or ""
     score = v1_score(row)
     item = row.get("source_item")

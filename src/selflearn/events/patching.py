@@ -1,4 +1,4 @@
-"""Pure rules of real apply (SPEC §7): what a run does with its patches, and what a
+"""Pure rules of real apply: what a run does with its patches, and what a
 workspace's file hashes say about an apply whose outcome is unknown.
 
 No I/O: hashes are read by `selflearn.realapply.workspace` and passed in.

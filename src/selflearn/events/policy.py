@@ -1,4 +1,4 @@
-"""The policy bandit (SPEC §9): arm families with Beta posteriors, Thompson-sampled each cycle.
+"""The policy bandit: arm families with Beta posteriors, Thompson-sampled each cycle.
 
 The draws are made before the event from a recorded seed, so a replay reproduces every
 choice from the log without drawing again.

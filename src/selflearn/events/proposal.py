@@ -1,4 +1,4 @@
-"""The proposal aggregate: its states (SPEC §3), its runs and their verification attempts.
+"""The proposal aggregate: its states, its runs and their verification attempts.
 
 Public methods check the rules and raise `IllegalTransition`; the private `@event`
 methods only change state, because they run again every time the proposal is loaded.
@@ -14,10 +14,12 @@ import attrs
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.utils import get_topic
 
+from selflearn.config import Mode, RiskLevel
 from selflearn.events.migration import upcast_v1_state
 from selflearn.events.patching import APPLIED, BLOCKED, INTENDED, RESTORED, needs_settling
 from selflearn.events.rules import MAX_FAILED_RUNS, lease_expired, recheck_due_at
 from selflearn.exceptions import IllegalTransition
+from selflearn.ports import ExecutionStatus, RunStatus, VerdictKind
 
 STATUSES: Final = ("pending_approval", "approved", "executed", "verified", "rejected")
 TERMINAL: Final = frozenset({"verified", "rejected"})
@@ -35,24 +37,24 @@ class Run:
     """One execution of the proposal, as the events tell it."""
 
     id: str
-    mode: str
+    mode: Mode
     mode_reason: str
     started_at: datetime
     lease_until: datetime
-    execution_status: str = "running"
+    execution_status: RunStatus = "running"
     baseline: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
     executed_at: datetime | None = None
     attempts: int = 0
     last_attempt_at: datetime | None = None
     pending_recheck: bool = False
-    verdict: str | None = None
+    verdict: VerdictKind | None = None
     confidence: float | None = None
     exhausted: bool = False
     finished_at: datetime | None = None
     failure_reason: str | None = None
     error: str | None = None
-    # Real apply (SPEC §7): the dry-run outcome, or the state of the patches in the workspace.
+    # Real apply: the dry-run outcome, or the state of the patches in the workspace.
     patch_check: str | None = None
     apply_state: str | None = None
     apply_files: list[dict[str, Any]] = attrs.Factory(list)
@@ -107,7 +109,7 @@ class Proposal(Aggregate):
     """A candidate improvement and everything that happened to it."""
 
     class Proposed(Aggregate.Created):
-        """The proposal was created (schema v2; v1 is the earlier system's row, SPEC §11)."""
+        """The proposal was created (schema v2; v1 is the earlier system's row, upcast on load)."""
 
         class_version = 2
         at: datetime
@@ -126,7 +128,7 @@ class Proposal(Aggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """A v1 row, imported as it was, becomes the v2 shape (SPEC §11's table)."""
+            """A v1 row, imported as it was, becomes the v2 shape by the v1 mapping table."""
             upcast_v1_state(state, aggregate_topic=get_topic(Proposal))
 
     @event(Proposed)
@@ -139,7 +141,7 @@ class Proposal(Aggregate):
         hypothesis: str,
         plan_steps: list[str],
         expected_impact: str,
-        risk_level: str,
+        risk_level: RiskLevel,
         confidence: float,
         priority: float,
         signature: str,
@@ -165,7 +167,7 @@ class Proposal(Aggregate):
         self.policy_arms: dict[str, str] = {}
         self.runs: dict[str, Run] = {}
         self.failed_runs = 0
-        self.verdict: str | None = None
+        self.verdict: VerdictKind | None = None
         self.verdict_confidence: float | None = None
         self.exhausted = False
 
@@ -247,7 +249,7 @@ class Proposal(Aggregate):
         *,
         at: datetime,
         run_id: str,
-        mode: str,
+        mode: Mode,
         mode_reason: str,
         decision: dict[str, Any],
         lease_until: datetime,
@@ -270,7 +272,7 @@ class Proposal(Aggregate):
         *,
         at: datetime,
         run_id: str,
-        mode: str,
+        mode: Mode,
         mode_reason: str,
         decision: dict[str, Any],
         lease_until: datetime,
@@ -299,7 +301,7 @@ class Proposal(Aggregate):
         at: datetime,
         run_id: str,
         baseline: dict[str, Any],
-        status: str,
+        status: ExecutionStatus,
         cost_usd: float,
         duration_ms: float,
         artifacts: dict[str, Any],
@@ -326,7 +328,7 @@ class Proposal(Aggregate):
         at: datetime,
         run_id: str,
         baseline: dict[str, Any],
-        status: str,
+        status: ExecutionStatus,
         cost_usd: float,
         duration_ms: float,
         artifacts: dict[str, Any],
@@ -345,7 +347,7 @@ class Proposal(Aggregate):
         run.executed_at = at
 
     class RunFailed(Aggregate.Event):
-        """The run was closed without a verdict (SPEC §3); the proposal is approved again."""
+        """The run was closed without a verdict (a failed run); the proposal is approved again."""
 
         at: datetime
         run_id: str
@@ -400,7 +402,7 @@ class Proposal(Aggregate):
     # -- verification ------------------------------------------------------------------
 
     class AttemptVerified(Aggregate.Event):
-        """One verification attempt of a run (SPEC §6.2): the measurements and the verdict."""
+        """One verification attempt of a run: the measurements and the verdict."""
 
         at: datetime
         run_id: str
@@ -425,7 +427,7 @@ class Proposal(Aggregate):
         after: dict[str, Any],
         delta: dict[str, float],
         signals: dict[str, Any],
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         pending_recheck: bool,
         reasons: list[str],
@@ -464,7 +466,7 @@ class Proposal(Aggregate):
         after: dict[str, Any],
         delta: dict[str, float],
         signals: dict[str, Any],
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         pending_recheck: bool,
         reasons: list[str],
@@ -478,7 +480,7 @@ class Proposal(Aggregate):
         run.confidence = confidence
 
     class RunConverged(Aggregate.Event):
-        """The run has its final verdict; the proposal is verified (SPEC §6.3)."""
+        """The run has its final verdict; the proposal is verified."""
 
         at: datetime
         run_id: str
@@ -494,7 +496,7 @@ class Proposal(Aggregate):
         *,
         at: datetime,
         run_id: str,
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         exhausted: bool,
         reason: str,
@@ -522,7 +524,7 @@ class Proposal(Aggregate):
         *,
         at: datetime,
         run_id: str,
-        verdict: str,
+        verdict: VerdictKind,
         confidence: float,
         exhausted: bool,
         reason: str,
@@ -541,7 +543,7 @@ class Proposal(Aggregate):
         self.verdict_confidence = confidence
         self.exhausted = exhausted
 
-    # -- real apply (SPEC §7) ------------------------------------------------------------
+    # -- real apply ---------------------------------------------------------------------
     #
     # A run's patches go INTENDED → APPLIED | RESTORED | BLOCKED, APPLIED → RESTORED |
     # BLOCKED, BLOCKED → RESTORED | BLOCKED. Every event names the files with their hashes.

@@ -11,7 +11,7 @@ from typing import Final
 
 import attrs
 
-from selflearn.config import Flags
+from selflearn.config import Flags, Mode, RiskLevel
 from selflearn.ports import LearningEventView
 
 QUOTA_WINDOW: Final = timedelta(seconds=3600)
@@ -36,7 +36,7 @@ def clamp01(x: float) -> float:
 
 
 def priority_of(*, value: float, novelty: float, confidence: float, risk: float) -> float:
-    """The default engine's priority of a learning event (SPEC §2)."""
+    """The default engine's priority of a learning event."""
     return clamp01(0.40 * value + 0.25 * novelty + 0.20 * confidence + 0.15 * (1.0 - risk))
 
 
@@ -47,8 +47,8 @@ def event_priority(event: LearningEventView) -> float:
     )
 
 
-def risk_level_of(risk: float) -> str:
-    """`high` from 0.75, `medium` from 0.45, else `low` (SPEC §2)."""
+def risk_level_of(risk: float) -> RiskLevel:
+    """`high` from 0.75, `medium` from 0.45, else `low`."""
     if risk >= 0.75:
         return "high"
     if risk >= 0.45:
@@ -126,7 +126,7 @@ def recheck_due_at(
 class ModeDecision:
     """The mode a run gets and why, with the facts the decision was made on."""
 
-    mode: str
+    mode: Mode
     reason: str
     detail: Mapping[str, object]
 
@@ -140,7 +140,7 @@ def decide_mode(
     priority: float,
     now: datetime,
 ) -> ModeDecision:
-    """Decide `safe` or `normal` by SPEC §5.1, in order: the first check that fails names it."""
+    """Decide `safe` or `normal`, checks in order: the first check that fails names it."""
     used = admissions_in_window(admissions, now)
     detail: dict[str, object] = {
         "execution_mode_default": flags.execution_mode_default,
@@ -169,13 +169,13 @@ def decide_mode(
 
 
 def cooldown_end(current: datetime | None, at: datetime, seconds: int) -> datetime:
-    """`max(current, at + seconds)`: a loss never shortens a running cooldown (SPEC §5.2)."""
+    """`max(current, at + seconds)`: a loss never shortens a running cooldown."""
     end = at + timedelta(seconds=seconds)
     return end if current is None or end > current else current
 
 
 def auto_approval(*, priority: float, risk_level: str, threshold: float) -> tuple[bool, str]:
-    """Whether a pending proposal is approved without an operator, and why (SPEC §2)."""
+    """Whether a pending proposal is approved without an operator, and why."""
     if risk_level == "high":
         return False, "high_risk_needs_operator"
     if priority >= threshold:
@@ -185,7 +185,7 @@ def auto_approval(*, priority: float, risk_level: str, threshold: float) -> tupl
 
 @attrs.frozen
 class Streaks:
-    """The self-check counters after a cycle (SPEC §8)."""
+    """The self-check counters after a cycle."""
 
     no_learning_streak: int = 0
     no_improvement_streak: int = 0
@@ -203,7 +203,7 @@ def next_streaks(
     improvement_open: bool,
     improvement_progress: bool,
 ) -> Streaks:
-    """Move the self-check counters by one cycle (SPEC §8)."""
+    """Move the self-check counters by one cycle."""
 
     def move(streak: int, window_open: bool, progress: bool) -> int:
         if windowed and not window_open:

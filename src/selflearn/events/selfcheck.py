@@ -1,4 +1,4 @@
-"""The windowed self-check (SPEC §8): opportunity windows, streaks and synthetic openings.
+"""The windowed self-check: opportunity windows, streaks and synthetic openings.
 
 The counters after a cycle are computed by `rules.next_streaks` before the event and
 recorded in it, so the log holds the values the loop acted on.
@@ -18,7 +18,7 @@ SELF_CHECK_ID: Final = uuid5(NAMESPACE_URL, "selflearn/self-check")
 
 
 class SelfCheck(Aggregate):
-    """The counters of SPEC §8 and the log position up to which learning events were taken."""
+    """The self-check's counters and the log position up to which learning events were taken."""
 
     class Opened(Aggregate.Created):
         at: datetime

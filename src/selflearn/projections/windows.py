@@ -1,4 +1,4 @@
-"""The `opportunity_windows` view: the self-check counters as of the last cycle (SPEC §8)."""
+"""The `opportunity_windows` view: the self-check counters as of the last cycle."""
 
 from __future__ import annotations
 

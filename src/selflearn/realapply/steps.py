@@ -1,4 +1,4 @@
-"""Real apply inside the cycle (SPEC §7): check, apply, roll back and reconcile patches.
+"""Real apply inside the cycle: check, apply, roll back and reconcile patches.
 
 The order is always the same: take the workspace's lock, load the proposal fresh, do the
 file I/O (no transaction open), then save the events in one load-decide-save attempt run
@@ -543,7 +543,7 @@ def closed_with_files(run: Run, now: datetime) -> bool:
 
 
 def interrupt(session: Session, hooks: Hooks, pid: str, run_id: str, error: str) -> Run | None:
-    """Close a run past its lease as interrupted, its files restored first (SPEC §4.2, §7).
+    """Close a run past its lease as interrupted, its files restored first.
 
     An intent without an outcome is resolved from the file hashes (`ApplyReconciled`:
     applied, not applied or torn); applied patches are rolled back. The run failed, so

@@ -1,4 +1,4 @@
-"""The host's workspace, read and written safely for real apply (SPEC §7).
+"""The host's workspace, read and written safely for real apply.
 
 Every path is resolved inside the workspace root and then opened component by component
 relative to its parent directory with `O_NOFOLLOW`, so a symlink swapped in after the

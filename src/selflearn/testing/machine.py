@@ -32,7 +32,7 @@ from hypothesis.stateful import (
 )
 
 from selflearn.audit.invariants import aggregate_ids, check_history, replay_mismatches
-from selflearn.config import CAPABILITIES, Flags
+from selflearn.config import CAPABILITIES, Flags, RiskLevel
 from selflearn.exceptions import IllegalTransition, NotFound
 from selflearn.loop import LearningLoop
 from selflearn.ports import ExecutionResult, FileEdit, ProposalDraft
@@ -74,7 +74,9 @@ FLAG_CHOICES: dict[str, st.SearchStrategy[Any]] = {
     "enable_normal_mode_canary": st.booleans(),
     "normal_mode_max_per_hour": st.integers(0, 3),
     "normal_mode_min_priority": st.sampled_from([0.5, 0.9]),
-    "normal_mode_allowed_risk": st.sampled_from(["low", "low,medium", "low,medium,high"]),
+    "normal_mode_allowed_risk": st.sampled_from(
+        [frozenset({"low"}), frozenset({"low", "medium"}), frozenset({"low", "medium", "high"})]
+    ),
     "normal_mode_cooldown_seconds": st.sampled_from([0, 600, 1800]),
     "execution_lease_seconds": st.sampled_from([60, 900]),
     "enable_executor_real_apply": st.booleans(),
@@ -172,7 +174,7 @@ class LearningLoopMachine(RuleBasedStateMachine):
         patched=st.sampled_from([0, 1, 2]),
     )
     def first_proposal(
-        self, priority: float, risk: str, effect: str, approve: bool, patched: int
+        self, priority: float, risk: RiskLevel, effect: str, approve: bool, patched: int
     ) -> str:
         """Every run starts with an approved proposal, so there is work from the first tick."""
         return self.new_proposal(priority, risk, effect, approve, patched)
@@ -195,11 +197,13 @@ class LearningLoopMachine(RuleBasedStateMachine):
         approve=st.sampled_from([True, True, False]),
         patched=st.sampled_from([0, 1, 1, 2]),
     )
-    def propose(self, priority: float, risk: str, effect: str, approve: bool, patched: int) -> str:
+    def propose(
+        self, priority: float, risk: RiskLevel, effect: str, approve: bool, patched: int
+    ) -> str:
         return self.new_proposal(priority, risk, effect, approve, patched)
 
     def new_proposal(
-        self, priority: float, risk: str, effect: str, approve: bool, patched: int
+        self, priority: float, risk: RiskLevel, effect: str, approve: bool, patched: int
     ) -> str:
         """A host's proposal, which may patch the workspace's files (as they are now)."""
         n = len(self.ports["executor"].effects)

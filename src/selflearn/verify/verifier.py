@@ -1,4 +1,4 @@
-"""The default verifier (SPEC §6): threshold rules on scalar metrics, Welch tests on samples."""
+"""The default verifier: threshold rules on scalar metrics, Welch tests on samples."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Final, Literal
 import attrs
 
 from selflearn.exceptions import ValidationError
-from selflearn.ports import ExecutionResult, Metrics, Verdict
+from selflearn.ports import ExecutionResult, Metrics, Verdict, VerdictKind
 
 # Thresholds are compared with this tolerance, so a Δ that equals a threshold in decimal
 # (0.3 - 0.28 is 0.01999… in binary) counts as reaching it.
@@ -95,7 +95,7 @@ class RuleVerifier:
     specs: tuple[MetricSpec, ...] = DEFAULT_SPECS
 
     def verify(self, before: Metrics, after: Metrics, execution: ExecutionResult) -> Verdict:
-        """Judge one attempt by SPEC §6.2."""
+        """Judge one attempt: each metric against its spec, then the verdict."""
         positives: dict[str, float] = {}
         negatives: dict[str, float] = {}
         criticals: dict[str, float] = {}
@@ -134,6 +134,7 @@ class RuleVerifier:
                 "p_improve": p_up,
                 "p_regress": p_down,
             }
+        kind: VerdictKind
         if criticals:
             kind, deciding, scalar = "loss", criticals, 0.85
         elif len(negatives) >= 2:
