@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 import selflearn as sl
-from selflearn.config import flag_sources
+from selflearn.config import cipher_key, flag_sources
 
 DEFAULTS = {
     "enable_proposal_v2": True,
@@ -25,6 +27,8 @@ DEFAULTS = {
     "normal_mode_cooldown_seconds": 1800,
     "enable_executor_real_apply": False,
     "executor_real_apply_max_patches": 1,
+    "executor_real_apply_max_file_bytes": 1048576,
+    "executor_real_apply_max_files": 20,
     "proposal_v2_create_threshold": 0.62,
     "proposal_v2_auto_approve_threshold": 0.82,
     "execution_lease_seconds": 900,
@@ -93,6 +97,10 @@ BAD = [
     ("NORMAL_MODE_ALLOWED_RISK", "low,extreme", "non-empty"),
     ("NORMAL_MODE_COOLDOWN_SECONDS", "-5", ">= 0"),
     ("EXECUTOR_REAL_APPLY_MAX_PATCHES", "-1", ">= 0"),
+    ("EXECUTOR_REAL_APPLY_MAX_FILE_BYTES", "0", ">= 1"),
+    ("EXECUTOR_REAL_APPLY_MAX_FILE_BYTES", "1MB", ">= 1"),
+    ("EXECUTOR_REAL_APPLY_MAX_FILES", "0", ">= 1"),
+    ("EXECUTOR_REAL_APPLY_MAX_FILES", "2.5", ">= 1"),
     ("PROPOSAL_V2_CREATE_THRESHOLD", "-0.1", "from 0 to 1"),
     ("PROPOSAL_V2_AUTO_APPROVE_THRESHOLD", "2", "from 0 to 1"),
     ("EXECUTION_LEASE_SECONDS", "0", ">= 1"),
@@ -186,3 +194,28 @@ def test_flag_sources() -> None:
     sources = flag_sources({"NORMAL_MODE_MAX_PER_HOUR": "2"})
     assert sources["normal_mode_max_per_hour"] == "environment"
     assert sources["enable_proposal_v2"] == "default"
+
+
+def test_real_apply_limits_parse_and_are_recorded() -> None:
+    """The file-size and file-count limits parse from the environment and are recorded."""
+    flags = sl.Flags.from_env(
+        {"EXECUTOR_REAL_APPLY_MAX_FILE_BYTES": " 4096 ", "EXECUTOR_REAL_APPLY_MAX_FILES": "3"}
+    )
+    recorded = flags.recorded()
+    assert (4096, 3) == (
+        recorded["executor_real_apply_max_file_bytes"],
+        recorded["executor_real_apply_max_files"],
+    )
+
+
+def test_cipher_key_is_checked_and_never_shown() -> None:
+    """SELFLEARN_CIPHER_KEY must be base64 of an AES key; an error never repeats the value."""
+    key = base64.b64encode(bytes(range(32))).decode()
+    assert key == cipher_key({"SELFLEARN_CIPHER_KEY": key})
+    assert cipher_key({}) is None
+    assert cipher_key({"SELFLEARN_CIPHER_KEY": "  "}) is None
+    for bad in ("hunter2-not-base64!", base64.b64encode(b"short").decode()):
+        with pytest.raises(sl.ConfigError, match="SELFLEARN_CIPHER_KEY") as caught:
+            cipher_key({"SELFLEARN_CIPHER_KEY": bad})
+        assert bad not in str(caught.value)
+    assert "selflearn_cipher_key" not in sl.Flags().recorded()

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 import selflearn as sl
+from selflearn.config import cipher_key
+from selflearn.realapply.patches import check_workspace_root
 from selflearn.store import StoreURL
 from selflearn.testing import FakeClock
 from tests.conftest import app_of
@@ -28,6 +30,15 @@ def event(
 
 
 DIFF = "--- a/{0}\n+++ b/{0}\n@@ -1 +1 @@\n-a\n+b\n"
+MANY = "".join(f"--- /dev/null\n+++ b/f{n}.txt\n@@ -0,0 +1 @@\n+x\n" for n in range(21))
+
+
+def edit(path: str, text: str = "x") -> Callable[[sl.LearningLoop], Any]:
+    """A draft with one FileEdit, built when the case runs (a bad one raises then)."""
+    return lambda loop: loop.propose(
+        sl.ProposalDraft(**GOOD_DRAFT, patches=(sl.FileEdit(path, None, text),))
+    )
+
 
 # (case, action on a loop, error class, message fragment)
 LOOP_CASES: list[tuple[str, Callable[[sl.LearningLoop], Any], type[Exception], str]] = [
@@ -119,6 +130,85 @@ LOOP_CASES: list[tuple[str, Callable[[sl.LearningLoop], Any], type[Exception], s
         draft(patches=(DIFF.format(".selflearn/x"),)),
         sl.ValidationError,
         ".selflearn/",
+    ),
+    (
+        "diff into .git",
+        draft(patches=(DIFF.format(".git/config"),)),
+        sl.ValidationError,
+        "version-control metadata (.git/)",
+    ),
+    (
+        "diff into a nested .hg",
+        draft(patches=(DIFF.format("vendor/lib/.hg/hgrc"),)),
+        sl.ValidationError,
+        "version-control metadata (.hg/)",
+    ),
+    (
+        "diff path with a bidi override",
+        draft(patches=(DIFF.format("invoice\u202etxt.exe"),)),
+        sl.ValidationError,
+        "bidirectional-text control",
+    ),
+    (
+        "diff path with an escape sequence",
+        draft(patches=(DIFF.format("a\x1b[2Jb"),)),
+        sl.ValidationError,
+        "control character",
+    ),
+    (
+        "diff path with a lone surrogate",
+        draft(patches=(DIFF.format("a\udc80b"),)),
+        sl.ValidationError,
+        "lone surrogate",
+    ),
+    (
+        "diff line naming another file",
+        draft(patches=("diff -u evil.txt evil.txt\n" + DIFF.format("a.txt"),)),
+        sl.ValidationError,
+        "its diff line names other files",
+    ),
+    (
+        "hunk with more lines than it counts",
+        draft(patches=(DIFF.format("a.txt") + "+c\n",)),
+        sl.ValidationError,
+        "outside any hunk",
+    ),
+    (
+        "one file in two sections",
+        draft(patches=(DIFF.format("a.txt") + DIFF.format("a.txt"),)),
+        sl.ValidationError,
+        "in two sections",
+    ),
+    (
+        "diff over the size limit",
+        draft(patches=(DIFF.format("a.txt") + "\n" * (1 << 20),)),
+        sl.ValidationError,
+        "patch 1 is larger than 1048576 bytes",
+    ),
+    (
+        "diff touching too many files",
+        draft(patches=(MANY,)),
+        sl.ValidationError,
+        "touches 21 files; at most 20",
+    ),
+    (
+        "file edit over the size limit",
+        edit("big.txt", "x" * (1 << 20 | 1)),
+        sl.ValidationError,
+        "larger than 1048576 bytes",
+    ),
+    ("file edit path with a newline", edit("a\nb.txt"), sl.ValidationError, "line break"),
+    (
+        "file edit text with a lone surrogate",
+        edit("a.txt", "bad \udc80"),
+        sl.ValidationError,
+        "lone surrogate",
+    ),
+    (
+        "file edit of .svn",
+        edit(".svn/entries"),
+        sl.ValidationError,
+        "version-control metadata (.svn/)",
     ),
     (
         "not a draft",
@@ -283,6 +373,36 @@ CONFIG_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
         lambda: StoreURL.parse("postgresql://u@h/db?sslmode=x"),
         sl.ConfigError,
         "unknown PostgreSQL option(s)",
+    ),
+    (
+        "max file bytes zero",
+        lambda: sl.Flags.from_env({"EXECUTOR_REAL_APPLY_MAX_FILE_BYTES": "0"}),
+        sl.ConfigError,
+        "EXECUTOR_REAL_APPLY_MAX_FILE_BYTES='0'",
+    ),
+    (
+        "max files not a number",
+        lambda: sl.Flags.from_env({"EXECUTOR_REAL_APPLY_MAX_FILES": "many"}),
+        sl.ConfigError,
+        "EXECUTOR_REAL_APPLY_MAX_FILES='many'",
+    ),
+    (
+        "cipher key not base64",
+        lambda: cipher_key({"SELFLEARN_CIPHER_KEY": "not a key!"}),
+        sl.ConfigError,
+        "SELFLEARN_CIPHER_KEY is not allowed",
+    ),
+    (
+        "workspace is the root directory",
+        lambda: check_workspace_root("/"),
+        sl.ConfigError,
+        "workspace '/' is not allowed",
+    ),
+    (
+        "workspace holds the store",
+        lambda: check_workspace_root("/srv", store="/srv/data/selflearn.db"),
+        sl.ConfigError,
+        "holds the loop's store",
     ),
     (
         "flags of the wrong type",

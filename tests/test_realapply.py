@@ -327,16 +327,34 @@ def _missing_directory(ws: Path, outside: Path) -> tuple[Any, ...]:
     return (sl.FileEdit("new/dir/x.txt", None, "x\n"),)
 
 
+def _large_file(ws: Path, outside: Path) -> tuple[Any, ...]:
+    with (ws / "big.log").open("wb") as f:
+        f.truncate(50 * 1024 * 1024)
+    return ("--- a/big.log\n+++ b/big.log\n@@ -1 +1 @@\n-x\n+y\n",)
+
+
+def _too_many_files(ws: Path, outside: Path) -> tuple[Any, ...]:
+    def creations(first: int) -> str:
+        return "".join(
+            f"--- /dev/null\n+++ b/f{n}.txt\n@@ -0,0 +1 @@\n+{n}\n"
+            for n in range(first, first + 11)
+        )
+
+    return (creations(0), creations(11))
+
+
 ATTACKS = {
     "symlink_outside": (_symlink_outside, "outside the workspace"),
     "directory_symlink_outside": (_directory_symlink_outside, "outside the workspace"),
-    "context_mismatch": (_context_mismatch, "context does not match"),
+    "context_mismatch": (_context_mismatch, "context of hunk 1 does not match line 2"),
     "hash_mismatch": (_hash_mismatch, "pre-image sha256 mismatch"),
     "binary_file": (_binary_file, "binary"),
     "deleted_since_approval": (_deleted_since_approval, "does not exist"),
     "read_only": (_read_only, "read-only"),
     "hard_link_outside": (_hard_link_outside, "hard links"),
     "missing_directory": (_missing_directory, "does not create directories"),
+    "large_file": (_large_file, "big.log is larger than 1048576 bytes"),
+    "too_many_files": (_too_many_files, "touch 22 files; at most 20"),
 }
 
 
@@ -497,6 +515,52 @@ class AttackBehaviour(RealApplyCase):
         assert [] == h.events("Proposal.ApplyIntended")
 
 
+class LeakBehaviour(RealApplyCase):
+    def test_workspace_secrets_never_reach_the_log(
+        self, make: MakeHarness, ws: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Patches refused against files holding secrets record neither a line of those
+        files nor the hash of a file they did not name: checked in every stored event, the
+        store's files and the log lines, in safe mode (check) and with real apply."""
+        (ws / APP).write_bytes(b"[app]\nDB_PASSWORD=hunter2-s3cr3t\ntimeout=30\n")
+        (ws / ".env").write_bytes(b"API_TOKEN=tok-9f8e7d6c\n")
+        secrets = [b"hunter2-s3cr3t", b"tok-9f8e7d6c"]
+        hashes = [sha((ws / APP).read_bytes()), sha((ws / ".env").read_bytes())]
+        safe = sl.Flags(**{**REAL.recorded(), "execution_mode_default": "safe"})
+        for flags in (safe, REAL):
+            h = self.real(make, ws, flags)
+            h.approved("mismatch", patches=(APP_DIFF,))
+            h.approved("probe", patches=(sl.FileEdit(".env", None, "x\n"),))
+            h.approved("guess", patches=(sl.FileEdit(".env", sha(b"API_TOKEN=x\n"), "x\n"),))
+            h.loop.tick()
+            errors = [e.error for e in h.events() if getattr(e, "error", None)]
+            assert 3 <= len(errors), errors
+            stored = b"".join(
+                n.state for n in h.loop.app.recorder.select_notifications(start=None, limit=10_000)
+            )
+            if h.url.startswith("sqlite"):
+                path = Path(h.url.removeprefix("sqlite:///").split("?")[0])
+                for suffix in ("", "-wal"):
+                    if Path(f"{path}{suffix}").exists():
+                        stored += Path(f"{path}{suffix}").read_bytes()
+            logged = capsys.readouterr()
+            for secret in [*secrets, *(digest.encode() for digest in hashes)]:
+                assert secret not in stored
+                assert secret.decode() not in logged.out + logged.err
+
+
+class TestLeakMemory(LeakBehaviour):
+    backend = "memory"
+
+
+class TestLeakSQLite(LeakBehaviour):
+    backend = "sqlite"
+
+
+class TestLeakPostgres(LeakBehaviour):
+    backend = "postgres"
+
+
 class TestAttackMemory(AttackBehaviour):
     backend = "memory"
 
@@ -539,7 +603,7 @@ class CheckOnlyBehaviour(RealApplyCase):
         assert {reason} == {e.reason for e in checks.values()}
         assert [APP, "README.md"] == [f["path"] for f in checks["clean"].files]
         assert sha(README_V2) == checks["clean"].files[1]["after_sha256"]
-        assert "context does not match" in (checks["conflict"].error or "")
+        assert "context of hunk 1 does not match line 2" in (checks["conflict"].error or "")
         assert [] == h.events("Proposal.ApplyIntended")
 
     def test_without_a_workspace_the_check_is_recorded_unchecked(self, make: MakeHarness) -> None:

@@ -9,6 +9,8 @@ anything is written. What each flag does: `docs/behaviour.md`, "Flags".
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -33,6 +35,10 @@ CAPABILITIES: Final[tuple[Capability, ...]] = get_args(Capability)
 STAGES: Final[tuple[Stage, ...]] = get_args(Stage)
 DEFAULT_STORE: Final = "sqlite:///data/selflearn.db"
 DEFAULT_V1_STORE: Final = "data/memory/improvement_proposals.json"
+DEFAULT_MAX_FILE_BYTES: Final = 1_048_576
+DEFAULT_MAX_FILES: Final = 20
+# The environment variable holding the key that encrypts stored event states (optional).
+CIPHER_KEY_VARIABLE: Final = "SELFLEARN_CIPHER_KEY"
 
 _TRUE: Final = frozenset({"true", "1", "yes", "on"})
 _FALSE: Final = frozenset({"false", "0", "no", "off"})
@@ -201,6 +207,9 @@ class Flags:
     normal_mode_cooldown_seconds: int = _flag(1800, _integer(0))
     enable_executor_real_apply: bool = _flag(False, _boolean())
     executor_real_apply_max_patches: int = _flag(1, _integer(0))
+    # The largest file real apply reads or writes, and the most files one run may touch.
+    executor_real_apply_max_file_bytes: int = _flag(DEFAULT_MAX_FILE_BYTES, _integer(1))
+    executor_real_apply_max_files: int = _flag(DEFAULT_MAX_FILES, _integer(1))
     proposal_v2_create_threshold: float = _flag(0.62, _fraction(), _as_float)
     proposal_v2_auto_approve_threshold: float = _flag(0.82, _fraction(), _as_float)
     execution_lease_seconds: int = _flag(900, _integer(1))
@@ -286,3 +295,25 @@ def flag_sources(environ: Mapping[str, str] | None = None) -> dict[str, str]:
         field.name: "environment" if field.name.upper() in source else "default"
         for field in attrs.fields(Flags)
     }
+
+
+def cipher_key(environ: Mapping[str, str] | None = None) -> str | None:
+    """The key of `SELFLEARN_CIPHER_KEY` (base64 of 16, 24 or 32 bytes), None when unset.
+
+    The key is never a field of `Flags`, so it is never recorded with the effective flags.
+    A malformed key raises `ConfigError` naming the variable, never the value.
+    """
+    source = os.environ if environ is None else environ
+    value = source.get(CIPHER_KEY_VARIABLE, "").strip()
+    if not value:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) not in (16, 24, 32):
+        raise ConfigError(
+            f"{CIPHER_KEY_VARIABLE} is not allowed: expected the base64 encoding of a 16, 24 "
+            "or 32 byte AES key (the value is not shown)"
+        )
+    return value

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Literal, Protocol, get_args
@@ -81,12 +82,45 @@ def _strings(value: Sequence[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+# Directories of version control systems: a patch never writes their metadata (a line of
+# `.git/config` can run a command in the next `git` an operator types).
+VCS_DIRECTORIES = frozenset({".git", ".hg", ".svn"})
+# Bidirectional-text controls: they make a path read differently from what it is.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+NAME_MAX_BYTES = 255  # the longest file name common file systems allow, in UTF-8 bytes
+PATH_MAX_BYTES = 4096
+
+
+def _bad_character(path: str) -> str | None:
+    """What is wrong with a character of `path`, or None."""
+    for char in path:
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code <= 0x9F or char in "\u2028\u2029":
+            return "a control character or a line break"
+        if char in _BIDI:
+            return "a bidirectional-text control"
+        if 0xD800 <= code <= 0xDFFF:
+            return "a lone surrogate (not encodable as UTF-8)"
+    return None
+
+
 def check_relative_path(path: object) -> str:
-    """Return `path` if it is a relative path inside a workspace, else raise `ValidationError`."""
+    """Return `path`, normalised, if it is a plain relative path inside a workspace.
+
+    Refused with `ValidationError`: anything but a non-empty string; control characters,
+    line breaks, bidirectional-text controls and lone surrogates (they forge lines of
+    output or cannot be encoded); a NUL or a backslash; absolute paths; `..`; names too long
+    for a file system; selflearn's own `.selflearn/`; and version-control metadata
+    (`.git/`, `.hg/`, `.svn/` at any depth, in any case).
+    """
     if not isinstance(path, str) or not path.strip():
         raise ValidationError(f"patch path {path!r} must be a non-empty relative path")
     if "\x00" in path or "\\" in path:
         raise ValidationError(f"patch path {path!r} contains a NUL byte or a backslash")
+    problem = _bad_character(path)
+    if problem is not None:
+        raise ValidationError(f"patch path {path!r} contains {problem}")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
         raise ValidationError(
             f"patch path {path!r} is absolute; paths are relative to the workspace"
@@ -95,8 +129,19 @@ def check_relative_path(path: object) -> str:
     if ".." in parts:
         raise ValidationError(f"patch path {path!r} contains '..'")
     normal = posixpath.normpath(path)
-    if normal == "." or normal.split("/")[0] == ".selflearn":
+    if normal == "." or normal.split("/")[0].casefold() == ".selflearn":
         raise ValidationError(f"patch path {path!r} targets the workspace itself or .selflearn/")
+    names = normal.split("/")
+    vcs = [name for name in names if name.casefold().rstrip(". ") in VCS_DIRECTORIES]
+    if vcs:
+        raise ValidationError(
+            f"patch path {path!r} targets version-control metadata ({vcs[0]}/), "
+            "which real apply never writes"
+        )
+    if any(len(name.encode("utf-8")) > NAME_MAX_BYTES for name in names):
+        raise ValidationError(f"patch path {path!r} has a name longer than {NAME_MAX_BYTES} bytes")
+    if len(normal.encode("utf-8")) > PATH_MAX_BYTES:
+        raise ValidationError(f"patch path is longer than {PATH_MAX_BYTES} bytes")
     return normal
 
 
@@ -128,6 +173,11 @@ class FileEdit:
         if not isinstance(self.after_text, str):
             raise ValidationError(
                 f"FileEdit.after_text must be a string, got {type(self.after_text).__name__}"
+            )
+        if _SURROGATE.search(self.after_text):
+            raise ValidationError(
+                f"FileEdit.after_text of {self.path!r} holds a lone surrogate: "
+                "it cannot be written as UTF-8"
             )
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 import selflearn as sl
-from selflearn.events.patching import classify, decide_patch_action, needs_settling
+from selflearn.events.patching import (
+    BackupUse,
+    backups_settled,
+    backups_to_prune,
+    classify,
+    decide_patch_action,
+    needs_settling,
+)
 
 ON = sl.Flags(enable_executor_real_apply=True)
 
@@ -89,3 +97,45 @@ def test_needs_settling(
     assert expected == needs_settling(
         state=state, closed=closed, failed=failed, verdict=verdict, blocked=state == "blocked"
     )
+
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+A, B, C = "a" * 64, "b" * 64, "c" * 64
+
+
+@pytest.mark.parametrize(
+    ("state", "closed", "failed", "verdict", "expected"),
+    [
+        ("restored", True, True, None, True),
+        ("restored", False, False, None, True),
+        ("applied", True, False, "win", True),
+        ("applied", True, False, "inconclusive", True),
+        ("applied", True, False, "loss", False),
+        ("applied", True, True, None, False),
+        ("applied", False, False, None, False),
+        ("intended", True, True, None, False),
+        ("blocked", True, False, "loss", False),
+        (None, True, False, "win", False),
+    ],
+)
+def test_backups_settled(
+    state: str | None, closed: bool, failed: bool, verdict: str | None, expected: bool
+) -> None:
+    """Backups are settled once the files are restored or a change is kept for good."""
+    assert expected == backups_settled(state=state, closed=closed, failed=failed, verdict=verdict)
+
+
+def test_backups_to_prune() -> None:
+    """Only backups needed by runs settled longer ago than the retention go; a backup
+    shared with an unsettled or recent run stays."""
+    now = T0 + timedelta(days=40)
+    uses = [
+        BackupUse((A, B), T0),  # settled 40 days ago
+        BackupUse((B,), None),  # not settled: B stays
+        BackupUse((C,), now - timedelta(days=29)),  # settled recently
+    ]
+    assert frozenset({A}) == backups_to_prune(uses, now=now)
+    assert frozenset({A, C}) == backups_to_prune(uses, now=now, keep_for=timedelta(days=1))
+    exactly = [BackupUse((A,), now - timedelta(days=30))]
+    assert frozenset({A}) == backups_to_prune(exactly, now=now)
+    assert frozenset() == backups_to_prune([], now=now)

@@ -1,12 +1,13 @@
-"""Pure rules of real apply: what a run does with its patches, and what a
-workspace's file hashes say about an apply whose outcome is unknown.
+"""Pure rules of real apply: what a run does with its patches, what a workspace's file
+hashes say about an apply whose outcome is unknown, and which backups may be pruned.
 
 No I/O: hashes are read by `selflearn.realapply.workspace` and passed in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 import attrs
@@ -110,3 +111,47 @@ def needs_settling(
     if state == INTENDED:
         return True
     return state == APPLIED and (failed or verdict == "loss")
+
+
+# -- how long backups are kept ---------------------------------------------------------------
+
+DEFAULT_BACKUP_RETENTION: Final = timedelta(days=30)
+
+
+def backups_settled(*, state: str | None, closed: bool, failed: bool, verdict: str | None) -> bool:
+    """Whether a run no longer needs its backups for a rollback the loop would do itself.
+
+    Settled: its files were restored (`restored`), or the run closed with its change kept
+    (`applied`, not failed, final verdict other than loss). An intent without an outcome,
+    a blocked rollback, a run still open or one about to be rolled back is not settled.
+    An operator may still roll back a kept change until its backups are pruned.
+    """
+    if state == RESTORED:
+        return True
+    return state == APPLIED and closed and not failed and verdict not in (None, "loss")
+
+
+@attrs.frozen
+class BackupUse:
+    """The backups (by SHA-256) one run's files need, and when the run was settled (None
+    while it is not)."""
+
+    digests: tuple[str, ...]
+    settled_at: datetime | None
+
+
+def backups_to_prune(
+    uses: Iterable[BackupUse], *, now: datetime, keep_for: timedelta = DEFAULT_BACKUP_RETENTION
+) -> frozenset[str]:
+    """The backups that may be removed: needed only by runs settled at or before
+    `now - keep_for`. A backup shared with a run not settled, or settled more recently,
+    is kept (backups are content-addressed: two runs may share one).
+    """
+    keep: set[str] = set()
+    old: set[str] = set()
+    for use in uses:
+        if use.settled_at is None or use.settled_at > now - keep_for:
+            keep.update(use.digests)
+        else:
+            old.update(use.digests)
+    return frozenset(old - keep)
