@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, settings
 import selflearn as sl
 from selflearn.cycle.state import Cycle
 from selflearn.demo import DemoResult, run_demo
+from selflearn.events.proposal import Proposal
 from selflearn.session import Session
 from selflearn.store import SelflearnApplication
 from selflearn.testing import FakeClock, FakeExecutor, FakeProbe
@@ -129,6 +131,26 @@ def cycle_of(loop: sl.LearningLoop) -> Cycle:
 def set_host(loop: sl.LearningLoop, **changes: Any) -> None:
     """Give the loop other host settings (ports, real-apply hooks) from now on."""
     loop._host = attrs.evolve(loop._host, **changes)
+
+
+def new_proposal(at: datetime, **fields: Any) -> Proposal:
+    """A pending proposal aggregate, not saved (its `Proposed` event still to collect)."""
+    values: dict[str, Any] = {
+        "title": "t",
+        "hypothesis": "",
+        "plan_steps": [],
+        "expected_impact": "",
+        "risk_level": "low",
+        "confidence": 0.5,
+        "priority": 0.5,
+        "signature": "sig",
+        "metadata": {},
+        "patches": [],
+        "origin_event_ids": [],
+        "status": "pending_approval",
+        **fields,
+    }
+    return Proposal(id=uuid.uuid4(), at=at, **values)
 
 
 class Harness:

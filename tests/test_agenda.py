@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from uuid import uuid4
 
 from eventsourcing.utils import get_topic
 
 from selflearn import agenda
 from selflearn.agenda import AGENDA_EVENTS, AGENDA_TOPICS, Agenda
 from selflearn.events.controls import CONTROLS_ID, Controls
-from selflearn.events.proposal import Proposal
+from tests.conftest import new_proposal
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -41,22 +40,7 @@ def test_an_event_without_a_handler_only_moves_the_position() -> None:
 
 def test_a_proposal_is_an_item_until_it_is_closed() -> None:
     """A new proposal is on the agenda; its rejection takes it off (and its signature)."""
-    proposal = Proposal(
-        id=uuid4(),
-        at=AT,
-        title="t",
-        hypothesis="",
-        plan_steps=[],
-        expected_impact="",
-        risk_level="low",
-        confidence=0.5,
-        priority=0.9,
-        signature="sig",
-        metadata={},
-        patches=[],
-        origin_event_ids=[],
-        status="pending_approval",
-    )
+    proposal = new_proposal(AT, priority=0.9)
     proposal.reject(at=AT, actor="operator", reason="no")
     fold = Agenda()
     proposed, rejected = proposal.collect_events()

@@ -31,6 +31,7 @@ from selflearn.events.proposal import Proposal
 from selflearn.migrate import RAW_TOPIC, raw_state
 from selflearn.store import SelflearnApplication, open_store
 from selflearn.store.saving import save_aggregates
+from tests.conftest import new_proposal
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -134,27 +135,8 @@ def test_the_mapper_writes_no_class_version_for_a_class_without_one(
         stored.topic,
     )
     assert {"title": "t", "n": [1]} == json.loads(stored.state)
-    proposed = app.mapper.to_stored_event(
-        Proposal.Proposed(
-            originator_id=uid,
-            originator_version=1,
-            timestamp=AT,
-            originator_topic=get_topic(Proposal),
-            at=AT,
-            title="t",
-            hypothesis="",
-            plan_steps=[],
-            expected_impact="",
-            risk_level="low",
-            confidence=0.5,
-            priority=0.5,
-            signature="s",
-            metadata={},
-            patches=[],
-            origin_event_ids=[],
-            status="pending_approval",
-        )
-    )
+    (event,) = new_proposal(AT).collect_events()
+    proposed = app.mapper.to_stored_event(event)
     assert 2 == json.loads(proposed.state)["class_version"]
 
 

@@ -6,6 +6,7 @@ fakes of `selflearn.testing`, the fake clock and a small workspace on disk.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable
@@ -517,7 +518,11 @@ class AttackBehaviour(RealApplyCase):
 
 class LeakBehaviour(RealApplyCase):
     def test_workspace_secrets_never_reach_the_log(
-        self, make: MakeHarness, ws: Path, capsys: pytest.CaptureFixture[str]
+        self,
+        make: MakeHarness,
+        ws: Path,
+        capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture,
     ) -> None:
         """Patches refused against files holding secrets record neither a line of those
         files nor the hash of a file they did not name: checked in every stored event, the
@@ -527,6 +532,7 @@ class LeakBehaviour(RealApplyCase):
         secrets = [b"hunter2-s3cr3t", b"tok-9f8e7d6c"]
         hashes = [sha((ws / APP).read_bytes()), sha((ws / ".env").read_bytes())]
         safe = sl.Flags(**{**REAL.recorded(), "execution_mode_default": "safe"})
+        caplog.set_level(logging.DEBUG, logger="selflearn")  # every log line, to check them
         for flags in (safe, REAL):
             h = self.real(make, ws, flags)
             h.approved("mismatch", patches=(APP_DIFF,))
@@ -536,7 +542,8 @@ class LeakBehaviour(RealApplyCase):
             errors = [e.error for e in h.events() if getattr(e, "error", None)]
             assert 3 <= len(errors), errors
             stored = b"".join(
-                n.state for n in h.loop.app.recorder.select_notifications(start=None, limit=10_000)
+                n.state
+                for n in app_of(h.loop).recorder.select_notifications(start=None, limit=10_000)
             )
             if h.url.startswith("sqlite"):
                 path = Path(h.url.removeprefix("sqlite:///").split("?")[0])
@@ -544,9 +551,10 @@ class LeakBehaviour(RealApplyCase):
                     if Path(f"{path}{suffix}").exists():
                         stored += Path(f"{path}{suffix}").read_bytes()
             logged = capsys.readouterr()
+            assert caplog.records, "the cycle's log lines, checked below"
             for secret in [*secrets, *(digest.encode() for digest in hashes)]:
                 assert secret not in stored
-                assert secret.decode() not in logged.out + logged.err
+                assert secret.decode() not in logged.out + logged.err + caplog.text
 
 
 class TestLeakMemory(LeakBehaviour):
