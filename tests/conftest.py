@@ -67,7 +67,7 @@ def require_postgres() -> None:
 
 
 def chromium_binary() -> str:
-    """The headless browser for the HTML report's tests: skipped when Chromium is truly
+    """The headless browser for the HTML status page's tests: skipped when Chromium is truly
     absent on a developer machine; in CI (which installs it), a failure instead."""
     found = os.environ.get("SELFLEARN_TEST_CHROMIUM") or next(
         filter(None, (shutil.which(name) for name in ("chromium", "chromium-browser"))), None

@@ -75,3 +75,23 @@ def test_p1_cycle_quick(tmp_path: Path) -> None:
     assert sqlite["events_per_cycle"] >= sqlite["transactions_per_cycle"]
     assert sqlite["ratio_loop_vs_bare"] > 0
     assert isinstance(sqlite["meets_bar"], bool)
+
+
+@pytest.mark.slow
+def test_p12_cli_quick(tmp_path: Path) -> None:
+    """P12 times `selflearn --help` and `selflearn status --json` against a bare import of
+    eventsourcing, in the same run, and judges both bars on the ratios of the medians."""
+    result = run_bench("p12_cli", tmp_path)
+    seconds = result["seconds"]
+    assert isinstance(seconds, dict)
+    assert {"baseline", "help", "status_json"} == set(seconds)
+    assert all(0 < seconds[name]["min"] <= seconds[name]["median"] for name in seconds)
+    ratios = result["ratios"]
+    assert isinstance(ratios, dict)
+    for name in ("help", "status_json"):
+        expected = seconds[name]["median"] / seconds["baseline"]["median"]
+        assert abs(expected - ratios[f"{name}_vs_baseline"]) < 0.01
+    bars = result["bars"]
+    assert isinstance(bars, dict)
+    assert {"help_le_2.5x", "status_json_le_4x"} == set(bars)
+    assert result["store_events"] > 0

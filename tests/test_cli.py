@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from click.testing import CliRunner, Result
 
 import selflearn as sl
 from selflearn.cli import main
+from selflearn.config import DEFAULT_STORE
 from selflearn.testing import FakeClock, FakeExecutor, FakeProbe
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -239,3 +242,52 @@ def test_every_command_has_help_and_a_readme_row() -> None:
         result = invoke(name, "--help")
         assert 0 == result.exit_code
         assert re.search(rf"^\| `selflearn {name}[ `|]", readme, flags=re.MULTILINE), name
+
+
+def modules_loaded(*argv: str) -> set[str]:
+    """The modules a `selflearn` process has imported by the time the command is done."""
+    code = (
+        "import json, sys\n"
+        "from selflearn.cli import main\n"
+        "try:\n"
+        f"    main({list(argv)!r})\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "print(json.dumps(sorted(sys.modules)), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    return set(json.loads(done.stderr.splitlines()[-1]))
+
+
+def test_help_imports_click_and_little_else() -> None:
+    """`selflearn --help` loads none of the library beyond its exceptions, and neither
+    eventsourcing, attrs, rich, structlog nor psycopg."""
+    loaded = modules_loaded("--help")
+    ours = {m for m in loaded if m.startswith("selflearn")}
+    assert {"selflearn", "selflearn.exceptions"} == {m for m in ours if ".cli" not in m}
+    heavy = ("eventsourcing", "attr", "cattrs", "rich", "structlog", "psycopg")
+    assert set() == {m for m in loaded if m.split(".")[0] in heavy}
+
+
+def test_status_json_imports_only_what_it_needs(store: str) -> None:
+    """`selflearn status --json` on a SQLite store reads the views without the loop, the
+    cycle, rich, structlog or psycopg."""
+    loaded = modules_loaded("status", "--json", "--store", store)
+    assert "selflearn.projections.service" in loaded
+    unneeded = {"selflearn.loop", "selflearn.cycle", "selflearn.migrate", "selflearn.render"}
+    assert set() == unneeded & loaded
+    assert set() == {m for m in loaded if m.split(".")[0] in ("rich", "structlog", "psycopg")}
+
+
+def test_the_default_store_is_the_librarys() -> None:
+    """Every command's `--store` (but the demo's own) defaults to the library's default."""
+    defaults = {
+        name: param.default
+        for name, command in main.commands.items()
+        for param in command.params
+        if param.name == "store" and name != "demo"
+    }
+    assert len(defaults) >= 11
+    assert {DEFAULT_STORE} == set(defaults.values())

@@ -111,7 +111,7 @@ def test_the_run_ends_in_a_status_with_wins_losses_and_a_learned_policy(
     """The narrative ends with the status report; it has wins, losses, and arms whose
     posteriors moved away from their prior, differently from each other."""
     status = default_demo.result.status
-    tail = [*status_lines(status), "", f"HTML report written to {default_demo.html}"]
+    tail = [*status_lines(status), "", f"HTML status page written to {default_demo.html}"]
     assert tail == default_demo.lines[-len(tail) :]
     verdicts = status.outcome_quality.verdict_counts
     assert verdicts.win >= 1
@@ -143,7 +143,7 @@ def test_the_same_seed_prints_the_same_story_in_any_process(tmp_path: Path) -> N
     HTML for the same demo seed; another seed tells another story."""
 
     def demo(seed: str, hash_seed: str) -> tuple[str, str]:
-        html = tmp_path / "report.html"
+        html = tmp_path / "status.html"
         done = subprocess.run(
             [
                 sys.executable,
@@ -184,7 +184,7 @@ def test_the_demo_command_replaces_its_store_and_writes_the_html_beside_it(
         result = runner.invoke(main, ["demo", "--days", "1", "--store", store])
         assert 0 == result.exit_code, result.output
     html = tmp_path / "x.html"
-    assert f"HTML report written to {html}" == result.output.rstrip().splitlines()[-1]
+    assert f"HTML status page written to {html}" == result.output.rstrip().splitlines()[-1]
     assert html.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 

@@ -1,10 +1,10 @@
-// Draws the charts of a selflearn HTML report from the JSON in #report-data, as SVG.
+// Draws the charts of the selflearn HTML status page from the JSON in #chart-data, as SVG.
 // Self-contained: no library, no network. Each drawn element carries its number in a
 // data-* attribute, so a test can read what was drawn.
 (function () {
   "use strict";
   var SVG = "http://www.w3.org/2000/svg";
-  var data = JSON.parse(document.getElementById("report-data").textContent);
+  var data = JSON.parse(document.getElementById("chart-data").textContent);
   var COLORS = {
     win: "#2e7d32", loss: "#c62828", inconclusive: "#9e9e9e",
     created: "#455a64", pending_approval: "#f9a825", approved: "#1565c0",

@@ -1,10 +1,12 @@
-"""A self-contained HTML report of a store's status: the proposal funnel, the verdict trend
-by day and the policy's posteriors, drawn as SVG by a script inlined in the page.
+"""The HTML status page: a store's status with SVG charts of the proposal funnel, the
+verdicts by day and the policy's posteriors, drawn by a script inlined in the page
+(`charts.js`).
 
-Pure: `render_html(data)` turns a `ReportData` (status reports taken at the end of each
-day, the rollout stages' spans) into one HTML string that needs no network — no CDN, no
-web font, no request of any kind. `write_report` is the only function that touches a file.
-The numbers the charts draw are in the page as JSON (`chart_data`), and as tables.
+Pure: `render_html(data)` turns a `PageData` (the final status report, those taken at the
+end of each day, the rollout stages' spans) into one self-contained HTML page that needs no
+network — no CDN, no web font, no request of any kind. `write_page` is the only function
+that touches a file. The numbers the charts draw are in the page as JSON (`chart_data`),
+and as tables.
 """
 
 from __future__ import annotations
@@ -64,8 +66,8 @@ class StageSpan:
 
 
 @attrs.frozen
-class ReportData:
-    """What the report shows: the final status, one snapshot per day, the stages."""
+class PageData:
+    """What the page shows: the final status, one snapshot per day, the stages."""
 
     title: str
     status: StatusReport
@@ -74,7 +76,7 @@ class ReportData:
 
 
 def _reached(counts: FunnelCounts) -> dict[str, int]:
-    """How many proposals reached each stage of the funnel, from the report's rates."""
+    """How many proposals reached each stage of the funnel, from its conversion rates."""
     c = counts.conversion
     approved = round((c.approval_rate or 0.0) * counts.created)
     executed = round((c.execution_rate or 0.0) * approved)
@@ -87,7 +89,7 @@ def _reached(counts: FunnelCounts) -> dict[str, int]:
     }
 
 
-def _origin(data: ReportData) -> datetime | None:
+def _origin(data: PageData) -> datetime | None:
     """The start of the time axis: the first stage's start, else a day before the first
     snapshot."""
     if data.stages:
@@ -101,7 +103,7 @@ def _days(at: datetime, origin: datetime) -> float:
     return (at - origin) / timedelta(days=1)
 
 
-def chart_data(data: ReportData) -> dict[str, Any]:
+def chart_data(data: PageData) -> dict[str, Any]:
     """The numbers the charts draw, as plain JSON-able data."""
     status = data.status
     funnel = status.proposal_funnel
@@ -202,8 +204,8 @@ def _figures(status: StatusReport) -> str:
     return f'<ul class="figures">{items}</ul>'
 
 
-def render_html(data: ReportData) -> str:
-    """The report as one self-contained HTML page."""
+def render_html(data: PageData) -> str:
+    """The status page as one self-contained HTML document."""
     charts = chart_data(data)
     script = files("selflearn").joinpath(SCRIPT_FILE).read_text(encoding="utf-8")
     funnel_rows = [(r["label"], r["value"]) for r in charts["funnel"]["reached"]]
@@ -255,7 +257,7 @@ window.addEventListener("error", function (event) {{
 </details>
 
 <h2>Verdicts by day</h2>
-<p>Runs that converged in each simulated day (the report's <code>trend_24h</code> at the
+<p>Runs that converged in each simulated day (<code>trend_24h</code> of the status at the
 day's end), over the rollout stages.</p>
 <div class="chart"><svg id="chart-verdicts" data-chart="verdicts" viewBox="0 0 720 300"
  role="img" aria-label="Verdicts by day"></svg></div>
@@ -274,7 +276,7 @@ day's end), over the rollout stages.</p>
 <h2>Status</h2>
 <pre>{status_text}</pre>
 
-<script type="application/json" id="report-data">{_json_for_script(charts)}</script>
+<script type="application/json" id="chart-data">{_json_for_script(charts)}</script>
 <script>
 {script}
 </script>
@@ -283,8 +285,8 @@ day's end), over the rollout stages.</p>
 """
 
 
-def write_report(path: str | os.PathLike[str], data: ReportData) -> Path:
-    """Write the report to `path` (its directory is made if needed); return the path."""
+def write_page(path: str | os.PathLike[str], data: PageData) -> Path:
+    """Write the page to `path` (its directory is made if needed); return the path."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -299,9 +301,9 @@ def write_report(path: str | os.PathLike[str], data: ReportData) -> Path:
 
 __all__ = [
     "DaySnapshot",
-    "ReportData",
+    "PageData",
     "StageSpan",
     "chart_data",
     "render_html",
-    "write_report",
+    "write_page",
 ]

@@ -1,15 +1,31 @@
-"""Human output of the CLI (rich): the status report, a timeline, the flags."""
+"""Human text of the status report, a proposal's timeline and the flags.
+
+`status_lines` is plain text, one function a section (the demo prints it, the HTML status
+page shows it). The `print_*` functions write to stdout through rich, which they import
+when they run: a command that prints JSON never loads it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any, Final
 
 from selflearn.reports import TimelineEntry
-from selflearn.status import FunnelCounts, StatusReport, VerdictCounts
+from selflearn.status import (
+    ExecutionGuardrail,
+    FunnelCounts,
+    OpportunityWindows,
+    OutcomeQuality,
+    PolicyState,
+    ProposalFunnel,
+    Rollout,
+    StatusReport,
+    StoreStatus,
+    VerdictCounts,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 BAR_WIDTH: Final = 24
 SECTION_TITLES: Final = {
@@ -23,9 +39,7 @@ SECTION_TITLES: Final = {
 }
 
 
-def console() -> Console:
-    """A console on the current stdout (plain text when it is not a terminal)."""
-    return Console(highlight=False, soft_wrap=True)
+# -- small pieces ---------------------------------------------------------------------------
 
 
 def percent(rate: float | None) -> str:
@@ -43,15 +57,54 @@ def bar(n: int, biggest: int) -> str:
     return "█" * max(1, round(BAR_WIDTH * n / biggest))
 
 
-def trend_lines(label: str, trend: VerdictCounts, biggest: int) -> list[str]:
-    return [
-        f"  {label:<10} {kind:<13} {bar(n, biggest):<{BAR_WIDTH}} {n}"
-        for kind, n in (
-            ("win", trend.win),
-            ("loss", trend.loss),
-            ("inconclusive", trend.inconclusive),
-        )
+def _onoff(value: bool | None) -> str:
+    return "—" if value is None else ("on" if value else "off")
+
+
+def _openclosed(value: bool) -> str:
+    return "open" if value else "closed"
+
+
+def _dash(value: object) -> str:
+    return "—" if value is None else str(value)
+
+
+def _counts(trend: VerdictCounts) -> tuple[int, int, int]:
+    return trend.win, trend.loss, trend.inconclusive
+
+
+# -- the status report, a section at a time -------------------------------------------------
+
+
+def status_lines(report: StatusReport) -> list[str]:
+    """The report as lines of text: a heading, then each section under its title."""
+    when = "as of" if report.as_of else "at"
+    sections = {
+        "rollout": rollout_lines(report.rollout),
+        "proposal_funnel": funnel_lines(report.proposal_funnel),
+        "outcome_quality": outcome_lines(report.outcome_quality),
+        "policy_state": policy_lines(report.policy_state),
+        "execution_guardrail": guardrail_lines(report.execution_guardrail),
+        "opportunity_windows": windows_lines(report.opportunity_windows),
+        "store": store_lines(report.store),
+    }
+    lines = [f"selflearn status {when} {report.at.isoformat()}"]
+    for name, section in sections.items():
+        lines += ["", SECTION_TITLES[name], *section]
+    return lines
+
+
+def rollout_lines(r: Rollout) -> list[str]:
+    """The stage, when a cycle last recorded the flags, the operator's overrides."""
+    recorded = r.flags_recorded_at.isoformat() if r.flags_recorded_at else "no cycle yet"
+    lines = [f"  stage {r.stage or '—'} (flags recorded by a cycle: {recorded})"]
+    lines += [
+        f"  override: {name} off since {override.at.isoformat()} — {override.reason}"
+        for name, override in sorted(r.overrides.items())
     ]
+    if r.warning:
+        lines.append(f"  WARNING: {r.warning}")
+    return lines
 
 
 def funnel_line(counts: FunnelCounts) -> str:
@@ -65,47 +118,41 @@ def funnel_line(counts: FunnelCounts) -> str:
     )
 
 
-def status_lines(report: StatusReport) -> list[str]:
-    """The report as lines of text, one section after the other, in the report's order."""
-    r, f, o = report.rollout, report.proposal_funnel, report.outcome_quality
-    p, g, w, s = (
-        report.policy_state,
-        report.execution_guardrail,
-        report.opportunity_windows,
-        report.store,
-    )
-    when = "as of" if report.as_of else "at"
-    lines = [f"selflearn status {when} {report.at.isoformat()}", "", SECTION_TITLES["rollout"]]
-    recorded = r.flags_recorded_at.isoformat() if r.flags_recorded_at else "no cycle yet"
-    lines.append(f"  stage {r.stage or '—'} (flags recorded by a cycle: {recorded})")
-    for name, override in sorted(r.overrides.items()):
-        lines.append(f"  override: {name} off since {override.at.isoformat()} — {override.reason}")
-    if r.warning:
-        lines.append(f"  WARNING: {r.warning}")
+def funnel_lines(f: ProposalFunnel) -> list[str]:
+    """The funnel over all time, the last 24 hours and the last 7 days."""
+    return [
+        f"  all   {funnel_line(f)}",
+        f"  24 h  {funnel_line(f.window_24h)}",
+        f"  7 d   {funnel_line(f.window_7d)}",
+    ]
 
-    lines += ["", SECTION_TITLES["proposal_funnel"], f"  all   {funnel_line(f)}"]
-    lines.append(f"  24 h  {funnel_line(f.window_24h)}")
-    lines.append(f"  7 d   {funnel_line(f.window_7d)}")
 
+def trend_lines(label: str, trend: VerdictCounts, biggest: int) -> list[str]:
+    return [
+        f"  {label:<10} {kind:<13} {bar(n, biggest):<{BAR_WIDTH}} {n}"
+        for kind, n in (
+            ("win", trend.win),
+            ("loss", trend.loss),
+            ("inconclusive", trend.inconclusive),
+        )
+    ]
+
+
+def outcome_lines(o: OutcomeQuality) -> list[str]:
+    """Verdicts and their rates, rechecks, costs, average deltas, the trend bars."""
     v = o.verdict_counts
-    lines += ["", SECTION_TITLES["outcome_quality"]]
-    lines.append(
+    lines = [
         f"  verdicts: win {v.win} · loss {v.loss} · inconclusive {v.inconclusive} "
         f"(verified_total {o.verified_total}; win {percent(o.win_rate)}, "
-        f"loss {percent(o.loss_rate)}, inconclusive {percent(o.inconclusive_rate)})"
-    )
-    lines.append(
+        f"loss {percent(o.loss_rate)}, inconclusive {percent(o.inconclusive_rate)})",
         f"  pending_recheck_runs {o.pending_recheck_runs} (24 h ago "
-        f"{o.pending_recheck_runs_24h_ago}) · retry_exhausted_runs {o.retry_exhausted_runs}"
-    )
-    lines.append(
+        f"{o.pending_recheck_runs_24h_ago}) · retry_exhausted_runs {o.retry_exhausted_runs}",
         f"  avg_confidence {number(o.avg_confidence)} · executed runs {o.executed_runs} · "
         f"avg cost ${number(o.avg_cost_usd, '.4f')} · avg duration "
-        f"{number(o.avg_duration_ms, '.0f')} ms"
-    )
+        f"{number(o.avg_duration_ms, '.0f')} ms",
+    ]
     if o.avg_delta:
-        deltas = ", ".join(f"{m} {d:+.3f}" for m, d in o.avg_delta.items())
-        lines.append(f"  avg Δ: {deltas}")
+        lines.append(f"  avg Δ: {', '.join(f'{m} {d:+.3f}' for m, d in o.avg_delta.items())}")
     biggest = max(*_counts(o.trend_24h), *_counts(o.trend_7d), 1)
     lines += trend_lines("trend_24h", o.trend_24h, biggest)
     lines += trend_lines("trend_7d", o.trend_7d, biggest)
@@ -114,10 +161,13 @@ def status_lines(report: StatusReport) -> list[str]:
             f"  WARNING: pending_recheck_runs grew from {o.pending_recheck_runs_24h_ago} to "
             f"{o.pending_recheck_runs} over the last 24 h"
         )
+    return lines
 
-    lines += ["", SECTION_TITLES["policy_state"]]
+
+def policy_lines(p: PolicyState) -> list[str]:
+    """Whether the bandit learns, and each family's arms (the selected one starred)."""
     state = {True: "on", False: "off: the policy is frozen", None: "— (no cycle yet)"}[p.enabled]
-    lines.append(f"  bandit {state} · credited runs {p.credited_runs}")
+    lines = [f"  bandit {state} · credited runs {p.credited_runs}"]
     for family, fam in p.families.items():
         arms = "  ".join(
             f"{label}{'*' if label == fam.selected else ''} a={a.a:g} b={a.b:g} "
@@ -125,79 +175,90 @@ def status_lines(report: StatusReport) -> list[str]:
             for label, a in fam.arms.items()
         )
         lines.append(f"  {family}: {arms}")
+    return lines
 
-    lines += ["", SECTION_TITLES["execution_guardrail"]]
-    lines.append(
+
+def guardrail_lines(g: ExecutionGuardrail) -> list[str]:
+    """Normal-mode admission, its cooldown and record, what real apply did to files."""
+    lines = [_admission_line(g), _cooldown_line(g), _patches_line(g)]
+    if g.rollbacks_blocked:
+        lines.append(
+            f"  ! rollback blocked for run(s) {', '.join(g.rollbacks_blocked)}: a file changed"
+            " since the apply; see `selflearn timeline` and `selflearn rollback`"
+        )
+    return lines
+
+
+def _admission_line(g: ExecutionGuardrail) -> str:
+    return (
         f"  canary {_onoff(g.canary_enabled)} · real apply {_onoff(g.real_apply_enabled)} · "
         f"normal runs last hour {g.normal_mode_runs_last_hour}/{_dash(g.normal_mode_max_per_hour)}"
         f" · min priority {_dash(g.normal_mode_min_priority)} · allowed risk "
         f"{','.join(g.normal_mode_allowed_risk or []) or '—'}"
     )
+
+
+def _cooldown_line(g: ExecutionGuardrail) -> str:
     cooldown = (
         f"until {g.normal_mode_cooldown_until.isoformat()} "
         f"({g.normal_mode_cooldown_remaining_sec:.0f} s left)"
         if g.normal_mode_cooldown_remaining_sec > 0 and g.normal_mode_cooldown_until
         else "none"
     )
-    lines.append(
+    return (
         f"  cooldown {cooldown} · normal successes {g.normal_mode_successes} · losses "
         f"{g.normal_mode_losses} · last reason {g.normal_mode_last_reason or '—'}"
     )
-    lines.append(
+
+
+def _patches_line(g: ExecutionGuardrail) -> str:
+    return (
         f"  patches: applied in {g.patches_applied_runs} runs ({g.patches_applied_files} files),"
         f" held now {g.patches_applied_now} · rolled back {g.patches_rolled_back_runs}"
         f" ({g.patches_rolled_back_by_operator} by an operator) · restored after a failure "
         f"{g.patches_restored_after_failure} · checked {g.patches_checked_runs}"
         f" ({g.patches_check_conflicts} conflicts) · refused {g.real_apply_refused}"
     )
-    if g.rollbacks_blocked:
-        lines.append(
-            f"  ! rollback blocked for run(s) {', '.join(g.rollbacks_blocked)}: a file changed"
-            " since the apply; see `selflearn timeline` and `selflearn rollback`"
-        )
 
-    lines += ["", SECTION_TITLES["opportunity_windows"]]
-    lines.append(
+
+def windows_lines(w: OpportunityWindows) -> list[str]:
+    """The learning and improvement windows as of the last cycle, their counters, streaks."""
+    last_cycle = w.last_cycle_at.isoformat() if w.last_cycle_at else "none yet"
+    return [
         f"  learning window {_openclosed(w.learning_window_open)} · improvement window "
-        f"{_openclosed(w.improvement_window_open)} (as of the last cycle, "
-        f"{w.last_cycle_at.isoformat() if w.last_cycle_at else 'none yet'})"
-    )
-    lines.append(
+        f"{_openclosed(w.improvement_window_open)} (as of the last cycle, {last_cycle})",
         f"  learning_opportunities {w.learning_opportunities} · improvement_opportunities "
         f"{w.improvement_opportunities} · no_opportunity_iterations "
-        f"{w.no_opportunity_iterations} · synthetic windows {w.synthetic_windows_opened}"
-    )
-    lines.append(
+        f"{w.no_opportunity_iterations} · synthetic windows {w.synthetic_windows_opened}",
         f"  no_learning_streak {w.no_learning_streak} · no_improvement_streak "
         f"{w.no_improvement_streak} · windowed self-check {_onoff(w.windowed_self_check_enabled)}"
-        f" · synthetic opportunities {_onoff(w.synthetic_opportunities_enabled)}"
-    )
+        f" · synthetic opportunities {_onoff(w.synthetic_opportunities_enabled)}",
+    ]
 
-    lines += ["", SECTION_TITLES["store"]]
-    lines.append(f"  {s.url} · {s.events_recorded} events · last position {s.last_position}")
-    for name, view in s.views.items():
-        lines.append(f"  view {name:<20} position {view.position:>9} · lag {view.lag}")
+
+def store_lines(s: StoreStatus) -> list[str]:
+    """The store, how far each view has folded the log, the store's warnings."""
+    lines = [f"  {s.url} · {s.events_recorded} events · last position {s.last_position}"]
+    lines += [
+        f"  view {name:<20} position {view.position:>9} · lag {view.lag}"
+        for name, view in s.views.items()
+    ]
     lines += [f"  WARNING: {warning}" for warning in s.warnings]
     return lines
 
 
-def _counts(trend: VerdictCounts) -> tuple[int, int, int]:
-    return trend.win, trend.loss, trend.inconclusive
+# -- printing -------------------------------------------------------------------------------
 
 
-def _onoff(value: bool | None) -> str:
-    return "—" if value is None else ("on" if value else "off")
+def console() -> Console:
+    """A console on the current stdout (plain text when it is not a terminal)."""
+    from rich.console import Console
 
-
-def _openclosed(value: bool) -> str:
-    return "open" if value else "closed"
-
-
-def _dash(value: object) -> str:
-    return "—" if value is None else str(value)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def print_status(report: StatusReport) -> None:
+    """The report's lines, section titles in bold and warnings in yellow on a terminal."""
     out = console()
     for line in status_lines(report):
         style = "bold" if line in SECTION_TITLES.values() else None
@@ -212,11 +273,9 @@ def _scalar(value: Any) -> str | None:
     return None
 
 
-def print_timeline(entries: Sequence[TimelineEntry]) -> None:
-    """Each entry's time, event and reason in words (`--json` has every field)."""
-    table = Table(box=None, pad_edge=False)
-    for column in ("at", "event", "what happened, and why"):
-        table.add_column(column, overflow="fold")
+def timeline_rows(entries: Sequence[TimelineEntry]) -> list[tuple[str, str, str]]:
+    """Each entry's time, event and what happened in words (`--json` has every field)."""
+    rows = []
     for entry in entries:
         kind = entry.kind if entry.aggregate == "proposal" else f"{entry.aggregate}: {entry.kind}"
         text = entry.summary or " ".join(
@@ -224,13 +283,28 @@ def print_timeline(entries: Sequence[TimelineEntry]) -> None:
             for k, v in entry.detail.items()
             if (text := _scalar(v)) is not None and v not in ("", None)
         )
-        table.add_row(entry.at.isoformat(), kind, text)
+        rows.append((entry.at.isoformat(), kind, text))
+    return rows
+
+
+def print_timeline(entries: Sequence[TimelineEntry]) -> None:
+    """The timeline as a table: time, event, what happened and why."""
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False)
+    for column in ("at", "event", "what happened, and why"):
+        table.add_column(column, overflow="fold")
+    for row in timeline_rows(entries):
+        table.add_row(*row)
     console().print(table)
 
 
 def print_flags(
     stage: str, rows: Mapping[str, tuple[Any, str]], overrides: Mapping[str, Mapping[str, Any]]
 ) -> None:
+    """The rollout stage, each flag's variable, value and source, the overrides."""
+    from rich.table import Table
+
     out = console()
     out.print(f"rollout stage: {stage}", style="bold", markup=False)
     table = Table(box=None, pad_edge=False)

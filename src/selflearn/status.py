@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from importlib.resources import files
 from typing import Any, Final
 
 import attrs
@@ -20,6 +19,8 @@ SCHEMA_FILE: Final = "status.schema.json"
 
 def status_schema() -> dict[str, Any]:
     """The JSON Schema of `StatusReport.to_dict()`."""
+    from importlib.resources import files  # not on the way of `selflearn status`
+
     data = json.loads(files("selflearn").joinpath(SCHEMA_FILE).read_text())
     assert isinstance(data, dict)
     return data

@@ -62,7 +62,7 @@ class Change:
     """One kind of change: the learning event that suggests it, the setting it sets, its
     hidden true effect on the metrics, and how the host reports the event.
 
-    `per_hour` is how often the event is reported; of the reports, `strong` look strong and
+    `per_hour` is how often the event is reported; of those, `strong` look strong and
     safe (priority around 0.9, low risk), `weak` look weak (below the create threshold),
     the rest are middling (priority around 0.8, some of medium risk).
     """
@@ -225,7 +225,7 @@ def change_diff(current: Mapping[str, str], change: Change) -> str:
 
 
 @attrs.frozen
-class Report:
+class LearningEvent:
     """A learning event as the host reports it."""
 
     source: str
@@ -237,9 +237,9 @@ class Report:
     confidence: float
 
 
-def reports(rng: random.Random, label: str, cycle_hours: float) -> Iterator[Report]:
+def learning_events(rng: random.Random, label: str, cycle_hours: float) -> Iterator[LearningEvent]:
     """The learning events the host reports in one cycle of `cycle_hours` (each kind recurs
-    at its rate); `label` says when, so that each report is a new learning event."""
+    at its rate); `label` says when, so that each one is a new learning event."""
     for change in CHANGES:
         if rng.random() >= change.per_hour * cycle_hours:
             continue
@@ -266,7 +266,7 @@ def reports(rng: random.Random, label: str, cycle_hours: float) -> Iterator[Repo
                 rng.uniform(0.65, 0.9),
             )
         novelty, value, risk, confidence = (round(s, 3) for s in scores)
-        yield Report(
+        yield LearningEvent(
             source=change.source,
             event_type=change.kind,
             content=f"{change.symptom} ({label})",
@@ -371,10 +371,10 @@ __all__ = [
     "CONFIG_FILE",
     "SETTINGS",
     "Change",
-    "Report",
+    "LearningEvent",
     "SimulatedHost",
     "change_diff",
     "config_text",
+    "learning_events",
     "parse_config",
-    "reports",
 ]

@@ -16,7 +16,11 @@ CONTROLS_ID: Final = uuid5(NAMESPACE_URL, "selflearn/controls")
 class Controls(Aggregate):
     """The last recorded effective flags and the capabilities an operator has switched off."""
 
-    class Opened(Aggregate.Created):
+    class Event(Aggregate.Event):
+        """The base of this aggregate's events (declared here, so that eventsourcing need
+        not redefine each event class under it)."""
+
+    class Opened(Event, Aggregate.Created):
         at: datetime
 
     @event(Opened)
@@ -25,7 +29,7 @@ class Controls(Aggregate):
         self.stage: str | None = None
         self.disabled: dict[str, dict[str, Any]] = {}
 
-    class FlagsRecorded(Aggregate.Event):
+    class FlagsRecorded(Event):
         """A cycle ran with effective flags that differ from the last recorded ones."""
 
         at: datetime
@@ -44,7 +48,7 @@ class Controls(Aggregate):
         self.flags = dict(flags)
         self.stage = stage
 
-    class CapabilityDisabled(Aggregate.Event):
+    class CapabilityDisabled(Event):
         """An operator switched a capability off; it stays off until enabled again."""
 
         at: datetime
@@ -58,7 +62,7 @@ class Controls(Aggregate):
     def _capability_disabled(self, *, at: datetime, capability: str, reason: str) -> None:
         self.disabled[capability] = {"at": at, "reason": reason}
 
-    class CapabilityEnabled(Aggregate.Event):
+    class CapabilityEnabled(Event):
         """An operator lifted an override; the environment decides again."""
 
         at: datetime

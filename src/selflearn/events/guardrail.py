@@ -21,7 +21,11 @@ GUARDRAIL_ID: Final = uuid5(NAMESPACE_URL, "selflearn/guardrail/normal-mode")
 class Guardrail(Aggregate):
     """Normal-mode admissions of the last hour and the cooldown."""
 
-    class Opened(Aggregate.Created):
+    class Event(Aggregate.Event):
+        """The base of this aggregate's events (declared here, so that eventsourcing need
+        not redefine each event class under it)."""
+
+    class Opened(Event, Aggregate.Created):
         at: datetime
 
     @event(Opened)
@@ -29,7 +33,7 @@ class Guardrail(Aggregate):
         self.admissions: list[datetime] = []
         self.cooldown_until: datetime | None = None
 
-    class Admitted(Aggregate.Event):
+    class Admitted(Event):
         """A run was admitted to normal mode; it uses one unit of the hourly quota."""
 
         at: datetime
@@ -44,7 +48,7 @@ class Guardrail(Aggregate):
         start = at - QUOTA_WINDOW
         self.admissions = [t for t in self.admissions if t > start] + [at]
 
-    class CooldownStarted(Aggregate.Event):
+    class CooldownStarted(Event):
         """A normal-mode run lost; every decision is safe until `until`."""
 
         at: datetime

@@ -21,7 +21,11 @@ def signal_id(signature: str) -> UUID:
 class LearningSignal(Aggregate):
     """Every observation that shares one signature."""
 
-    class Opened(Aggregate.Created):
+    class Event(Aggregate.Event):
+        """The base of this aggregate's events (declared here, so that eventsourcing need
+        not redefine each event class under it)."""
+
+    class Opened(Event, Aggregate.Created):
         at: datetime
         signature: str
 
@@ -35,7 +39,7 @@ class LearningSignal(Aggregate):
         """Whether an observation at `at` repeats one within the dedup window (30 days)."""
         return self.last_observed_at is not None and abs(at - self.last_observed_at) < DEDUP_WINDOW
 
-    class Observed(Aggregate.Event):
+    class Observed(Event):
         """The host reported a learning event."""
 
         at: datetime

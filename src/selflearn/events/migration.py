@@ -327,7 +327,11 @@ def upcast_v1_state(state: dict[str, Any], *, aggregate_topic: str) -> None:
 class V1Import(Aggregate):
     """A completed import of one v1 file, by its content hash; rows skipped are kept here."""
 
-    class Imported(Aggregate.Created):
+    class Event(Aggregate.Event):
+        """The base of this aggregate's events (declared here, so that eventsourcing need
+        not redefine each event class under it)."""
+
+    class Imported(Event, Aggregate.Created):
         at: datetime
         source: str
         sha256: str

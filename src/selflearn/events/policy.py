@@ -23,7 +23,11 @@ def _fresh_arm() -> dict[str, float]:
 class Policy(Aggregate):
     """Per family, per arm: `a = 1 + wins`, `b = 1 + losses`, `pulls`; and the last selection."""
 
-    class Opened(Aggregate.Created):
+    class Event(Aggregate.Event):
+        """The base of this aggregate's events (declared here, so that eventsourcing need
+        not redefine each event class under it)."""
+
+    class Opened(Event, Aggregate.Created):
         at: datetime
         families: dict[str, list[str]]
 
@@ -48,7 +52,7 @@ class Policy(Aggregate):
             if any(label not in self.arms.get(family, {}) for label in labels)
         }
 
-    class ArmsDeclared(Aggregate.Event):
+    class ArmsDeclared(Event):
         """Families or arms were added (a host declared its own); new arms start at Beta(1, 1)."""
 
         at: datetime
@@ -63,7 +67,7 @@ class Policy(Aggregate):
     def _arms_declared(self, *, at: datetime, families: dict[str, list[str]]) -> None:
         self._add(families)
 
-    class ArmsSelected(Aggregate.Event):
+    class ArmsSelected(Event):
         """Thompson sampling picked one arm per family; `seed` and `draws` make it reproducible."""
 
         at: datetime
@@ -96,7 +100,7 @@ class Policy(Aggregate):
             if arm is not None:
                 arm["pulls"] += 1
 
-    class Credited(Aggregate.Event):
+    class Credited(Event):
         """A converged run's verdict was credited to the arms it was approved under."""
 
         at: datetime

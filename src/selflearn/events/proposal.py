@@ -108,7 +108,11 @@ class Run:
 class Proposal(Aggregate):
     """A candidate improvement and everything that happened to it."""
 
-    class Proposed(Aggregate.Created):
+    class Event(Aggregate.Event):
+        """The base of this aggregate's events (declared here, so that eventsourcing need
+        not redefine each event class under it)."""
+
+    class Proposed(Event, Aggregate.Created):
         """The proposal was created (schema v2; v1 is the earlier system's row, upcast on load)."""
 
         class_version = 2
@@ -194,7 +198,7 @@ class Proposal(Aggregate):
 
     # -- approval --------------------------------------------------------------------
 
-    class Approved(Aggregate.Event):
+    class Approved(Event):
         at: datetime
         actor: str
         reason: str
@@ -218,7 +222,7 @@ class Proposal(Aggregate):
         self.status_reason = reason
         self.policy_arms = dict(policy_arms)
 
-    class Rejected(Aggregate.Event):
+    class Rejected(Event):
         at: datetime
         actor: str
         reason: str
@@ -234,7 +238,7 @@ class Proposal(Aggregate):
 
     # -- runs ------------------------------------------------------------------------
 
-    class RunStarted(Aggregate.Event):
+    class RunStarted(Event):
         """A run was started in `mode`; `decision` holds the facts the mode was decided on."""
 
         at: datetime
@@ -283,7 +287,7 @@ class Proposal(Aggregate):
         self.status = "executed"
         self.status_reason = f"run {run_id} started in {mode} mode ({mode_reason})"
 
-    class RunExecuted(Aggregate.Event):
+    class RunExecuted(Event):
         """The host executed the run; `baseline` was measured just before."""
 
         at: datetime
@@ -346,7 +350,7 @@ class Proposal(Aggregate):
         }
         run.executed_at = at
 
-    class RunFailed(Aggregate.Event):
+    class RunFailed(Event):
         """The run was closed without a verdict (a failed run); the proposal is approved again."""
 
         at: datetime
@@ -377,7 +381,7 @@ class Proposal(Aggregate):
         self.status = "approved"
         self.status_reason = f"run {run_id} failed: {reason}"
 
-    class LateResultIgnored(Aggregate.Event):
+    class LateResultIgnored(Event):
         """A host finished a run after it had been closed; its result is kept but not used."""
 
         at: datetime
@@ -401,7 +405,7 @@ class Proposal(Aggregate):
 
     # -- verification ------------------------------------------------------------------
 
-    class AttemptVerified(Aggregate.Event):
+    class AttemptVerified(Event):
         """One verification attempt of a run: the measurements and the verdict."""
 
         at: datetime
@@ -479,7 +483,7 @@ class Proposal(Aggregate):
         run.verdict = verdict
         run.confidence = confidence
 
-    class RunConverged(Aggregate.Event):
+    class RunConverged(Event):
         """The run has its final verdict; the proposal is verified."""
 
         at: datetime
@@ -548,7 +552,7 @@ class Proposal(Aggregate):
     # A run's patches go INTENDED → APPLIED | RESTORED | BLOCKED, APPLIED → RESTORED |
     # BLOCKED, BLOCKED → RESTORED | BLOCKED. Every event names the files with their hashes.
 
-    class PatchesChecked(Aggregate.Event):
+    class PatchesChecked(Event):
         """The patches were only checked, never written: would they apply cleanly?
 
         `outcome` is `clean`, `conflict` (with `error`) or `unchecked` (no workspace);
@@ -601,7 +605,7 @@ class Proposal(Aggregate):
     ) -> None:
         self.runs[run_id].patch_check = outcome
 
-    class ApplyIntended(Aggregate.Event):
+    class ApplyIntended(Event):
         """Recorded before any file is touched: each file's pre-image and expected post-image.
 
         `workspace` holds the resolved root and the workspace's id; `patches` are the
@@ -659,7 +663,7 @@ class Proposal(Aggregate):
         run.apply_files = [dict(f) for f in files]
         run.apply_workspace = dict(workspace)
 
-    class PatchesApplied(Aggregate.Event):
+    class PatchesApplied(Event):
         """Every file of the intent holds its post-image (hashes read back after writing)."""
 
         at: datetime
@@ -675,7 +679,7 @@ class Proposal(Aggregate):
     def _patches_applied(self, *, at: datetime, run_id: str, files: list[dict[str, Any]]) -> None:
         self.runs[run_id].apply_state = APPLIED
 
-    class ApplyAbandoned(Aggregate.Event):
+    class ApplyAbandoned(Event):
         """Applying failed part-way; the files already written were restored and verified."""
 
         at: datetime
@@ -693,7 +697,7 @@ class Proposal(Aggregate):
     ) -> None:
         self.runs[run_id].apply_state = RESTORED
 
-    class ApplyReconciled(Aggregate.Event):
+    class ApplyReconciled(Event):
         """An intent left without an outcome (a crash), resolved from the file hashes.
 
         `found` is `applied`, `not_applied` or `torn`; the run failed, so the files found
@@ -734,7 +738,7 @@ class Proposal(Aggregate):
         run.apply_state = RESTORED
         run.apply_blocked = None
 
-    class PatchesRolledBack(Aggregate.Event):
+    class PatchesRolledBack(Event):
         """The run's files hold their pre-images again, restored from the backups and verified.
 
         `actor` is `loop` (a loss, a failed or interrupted run) or `operator`; `files` gives
@@ -783,7 +787,7 @@ class Proposal(Aggregate):
         run.apply_state = RESTORED
         run.apply_blocked = None
 
-    class RollbackBlocked(Aggregate.Event):
+    class RollbackBlocked(Event):
         """A restore stopped and overwrote nothing more: `path` holds neither recorded image
         (someone else changed it), its backup is unusable, or writing it failed (`error`).
 

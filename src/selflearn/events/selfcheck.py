@@ -20,7 +20,11 @@ SELF_CHECK_ID: Final = uuid5(NAMESPACE_URL, "selflearn/self-check")
 class SelfCheck(Aggregate):
     """The self-check's counters and the log position up to which learning events were taken."""
 
-    class Opened(Aggregate.Created):
+    class Event(Aggregate.Event):
+        """The base of this aggregate's events (declared here, so that eventsourcing need
+        not redefine each event class under it)."""
+
+    class Opened(Event, Aggregate.Created):
         at: datetime
 
     @event(Opened)
@@ -44,7 +48,7 @@ class SelfCheck(Aggregate):
             no_opportunity_iterations=self.no_opportunity_iterations,
         )
 
-    class CycleChecked(Aggregate.Event):
+    class CycleChecked(Event):
         """A cycle's windows and the counters after it; `cursor` is the last log position taken."""
 
         at: datetime
@@ -116,7 +120,7 @@ class SelfCheck(Aggregate):
         self.no_opportunity_iterations = no_opportunity_iterations
         self.cycles += 1
 
-    class SyntheticOpened(Aggregate.Event):
+    class SyntheticOpened(Event):
         """Idle cycles reached the threshold: recent learning events went to the proposer."""
 
         at: datetime
@@ -141,7 +145,7 @@ class SelfCheck(Aggregate):
         self.no_opportunity_iterations = 0
         self.synthetic_windows_opened += 1
 
-    class CycleSkipped(Aggregate.Event):
+    class CycleSkipped(Event):
         """A cycle ran but did nothing (proposal v2 is off)."""
 
         at: datetime

@@ -13,9 +13,11 @@ from selflearn._log import get_logger
 from selflearn.exceptions import ValidationError
 from selflearn.projections import VIEWS, views_named
 from selflearn.projections.assemble import build_report
+from selflearn.projections.backends import view_store_for
 from selflearn.projections.runner import Folded, Progress, catch_up, rebuild, replay
 from selflearn.projections.viewstore import ViewStore
 from selflearn.status import RebuildReport, StatusReport, StoreStatus, ViewStatus
+from selflearn.store import open_store, store_errors, table_creation
 
 log = get_logger(__name__)
 
@@ -57,6 +59,18 @@ def status(
     folded = catch_up(app, store, VIEWS)
     last = app.recorder.max_notification_id() or 0
     return build_report(folded.states, now=now, store=store_status(folded, url, last), as_of=False)
+
+
+def status_of(url: str, *, as_of: datetime | None = None) -> StatusReport:
+    """The status of the existing store at `url`, now or `as_of` (what `selflearn status`
+    shows): the store is never created and no event is written (catching the views up
+    may write their tables)."""
+    now = datetime.now(UTC)
+    app, parsed = open_store(url, create=False)
+    with app, store_errors(parsed):
+        with table_creation(parsed):
+            views = view_store_for(app.recorder)
+        return status(app, views, parsed.redacted, now=now, as_of=as_of)
 
 
 def store_status(folded: Folded, url: str, last: int) -> StoreStatus:

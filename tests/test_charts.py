@@ -1,5 +1,5 @@
-"""The HTML report: self-contained, its data faithful to the status, its charts drawn by a
-real browser (headless Chromium)."""
+"""The HTML status page: self-contained, its data faithful to the status, its charts drawn
+by a real browser (headless Chromium)."""
 
 from __future__ import annotations
 
@@ -13,41 +13,39 @@ from typing import Any
 
 import attrs
 
-from selflearn.charts import ReportData, chart_data, render_html, write_report
+from selflearn.charts import PageData, chart_data, render_html, write_page
 from selflearn.demo import stage_names
 from tests.conftest import DemoRun, chromium_binary
 from tests.pngpixels import read_png
 
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
-# The fills the report's script uses for verdicts and the first three policy arms.
+# The fills the page's script uses for verdicts and the first three policy arms.
 WIN, LOSS, INCONCLUSIVE = (46, 125, 50), (198, 40, 40), (158, 158, 158)
 ARMS = ((31, 119, 180), (255, 127, 14), (148, 103, 189))
 
 
 def data_island(page: str) -> Any:
-    found = re.search(
-        r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S
-    )
+    found = re.search(r'<script type="application/json" id="chart-data">(.*?)</script>', page, re.S)
     assert found is not None
     return json.loads(found.group(1))
 
 
-def test_the_report_needs_no_network(default_demo: DemoRun) -> None:
+def test_the_page_needs_no_network(default_demo: DemoRun) -> None:
     """Nothing in the page loads from anywhere: no src/href, no url(), no @import, and the
     only address is the SVG namespace (a name, never fetched)."""
-    page = render_html(default_demo.result.report)
+    page = render_html(default_demo.result.page)
     assert not re.search(r"\b(?:src|href|srcset|action)\s*=", page, re.I)
     assert not re.search(r"url\s*\(|@import|<link|<iframe|fetch\(|XMLHttpRequest", page, re.I)
     assert {SVG_NAMESPACE} == set(re.findall(r"https?://[^\s\"'<>)]+", page))
 
 
 def test_the_page_holds_the_numbers_of_the_status(default_demo: DemoRun) -> None:
-    """The JSON the charts draw is `chart_data` of the report; the funnel's current states
+    """The JSON the charts draw is `chart_data` of the page's data; the funnel's current states
     are the status's, and the days' verdicts add up to the status's verdict counts."""
-    report = default_demo.result.report
+    page = default_demo.result.page
     data = data_island(default_demo.html.read_text(encoding="utf-8"))
-    assert chart_data(report) == data
-    funnel = report.status.proposal_funnel
+    assert chart_data(page) == data
+    funnel = page.status.proposal_funnel
     assert {s: getattr(funnel, s) for s in ("pending_approval", "verified", "rejected")} == {
         row["state"]: row["value"]
         for row in data["funnel"]["now"]
@@ -57,7 +55,7 @@ def test_the_page_holds_the_numbers_of_the_status(default_demo: DemoRun) -> None
     totals = Counter[str]()
     for day in data["verdicts"]["days"]:
         totals.update({k: day[k] for k in ("win", "loss", "inconclusive")})
-    counts = report.status.outcome_quality.verdict_counts
+    counts = page.status.outcome_quality.verdict_counts
     assert {"win": counts.win, "loss": counts.loss, "inconclusive": counts.inconclusive} == dict(
         totals
     )
@@ -67,19 +65,18 @@ def test_the_page_holds_the_numbers_of_the_status(default_demo: DemoRun) -> None
 def test_text_in_the_page_cannot_end_its_script(default_demo: DemoRun) -> None:
     """A title with markup is escaped in the HTML and in the JSON, and reads back intact."""
     title = "</script><script>alert(1)</script> & <b>"
-    report = attrs.evolve(default_demo.result.report, title=title)
-    page = render_html(report)
+    page = render_html(attrs.evolve(default_demo.result.page, title=title))
     assert "<script>alert" not in page
     assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;b&gt;" in page
     assert title == data_island(page)["title"]
 
 
-def test_write_report_makes_its_directory(default_demo: DemoRun, tmp_path: Path) -> None:
-    """The report is written whole, its directory made, nothing else left beside it."""
-    target = tmp_path / "a" / "b" / "report.html"
-    assert target == write_report(target, default_demo.result.report)
-    assert render_html(default_demo.result.report) == target.read_text(encoding="utf-8")
-    assert ["report.html"] == [p.name for p in target.parent.iterdir()]
+def test_write_page_makes_its_directory(default_demo: DemoRun, tmp_path: Path) -> None:
+    """The page is written whole, its directory made, nothing else left beside it."""
+    target = tmp_path / "a" / "b" / "status.html"
+    assert target == write_page(target, default_demo.result.page)
+    assert render_html(default_demo.result.page) == target.read_text(encoding="utf-8")
+    assert ["status.html"] == [p.name for p in target.parent.iterdir()]
 
 
 # -- in a browser ------------------------------------------------------------------------
@@ -168,10 +165,10 @@ def test_chromium_runs_the_script_and_draws_every_chart(
 ) -> None:
     """After the page's script ran in Chromium, the DOM holds a bar per funnel stage, a
     segment per state, a stacked bar per day and verdict, a band per rollout stage, and a
-    Beta density per arm peaking at its mode — each sized from the report's numbers."""
+    Beta density per arm peaking at its mode — each sized from the status's numbers."""
     dom = DomReader()
     dom.feed(chromium(tmp_path, default_demo.html, "--dump-dom"))
-    data = chart_data(default_demo.result.report)
+    data = chart_data(default_demo.result.page)
     [errors] = [e for e in dom.elements if e.attrs.get("id") == "errors"]
     assert "" == errors.text.strip()
     [body] = [e for e in dom.elements if e.tag == "body"]
@@ -227,9 +224,9 @@ def test_chromium_runs_the_script_and_draws_every_chart(
 
 
 def test_a_screenshot_shows_the_charts(default_demo: DemoRun, tmp_path: Path) -> None:
-    """Chromium's screenshot of the report holds the verdicts' and the arms' colours in
+    """Chromium's screenshot of the page holds the verdicts' and the arms' colours in
     visible amounts: the charts are on the screen, not only in the DOM."""
-    shot = tmp_path / "report.png"
+    shot = tmp_path / "page.png"
     chromium(tmp_path, default_demo.html, "--window-size=800,1800", f"--screenshot={shot}")
     _, _, pixels = read_png(shot)
     counts = Counter(pixels)
@@ -254,11 +251,11 @@ def test_a_screenshot_shows_the_charts(default_demo: DemoRun, tmp_path: Path) ->
         assert near(colour) >= 300, colour
 
 
-def test_an_empty_report_still_renders(tmp_path: Path, default_demo: DemoRun) -> None:
-    """A report without daily snapshots or stages draws its charts without an error."""
-    report = ReportData(title="empty", status=default_demo.result.status)
+def test_a_page_without_days_still_renders(tmp_path: Path, default_demo: DemoRun) -> None:
+    """A page without daily snapshots or stages draws its charts without an error."""
+    data = PageData(title="empty", status=default_demo.result.status)
     page = tmp_path / "empty.html"
-    write_report(page, report)
+    write_page(page, data)
     dom = DomReader()
     dom.feed(chromium(tmp_path, page, "--dump-dom"))
     [errors] = [e for e in dom.elements if e.attrs.get("id") == "errors"]
