@@ -60,13 +60,13 @@ def run_loop(url: str, cycles: int, warmup: int) -> tuple[float, Batches, int]:
     )
     batches: Batches = []
     capturing = False
-    put = loop.app.events.put
+    put = loop._session.app.events.put
 
     def capture(events: Sequence[Any], **kwargs: Any) -> Any:
         batches.append((capturing, list(events)))
         return put(events, **kwargs)
 
-    loop.app.events.put = capture  # type: ignore[method-assign]
+    loop._session.app.events.put = capture  # type: ignore[method-assign]
     elapsed = 0.0
     runs = 0
     try:

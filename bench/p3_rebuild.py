@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         raw_rates, rebuild_rates = [], []
         with sl.LearningLoop(url, flags=sl.Flags(), clock=lambda: end, _open_existing=True) as loop:
             for _ in range(rounds):
-                seconds, count = timed(lambda: mapped_read(loop.app))
+                seconds, count = timed(lambda: mapped_read(loop._session.app))
                 raw_rates.append(count / seconds)
                 rebuild_rates.append(loop.rebuild_views().events_per_second)
     raw, rebuilt = median(raw_rates), median(rebuild_rates)

@@ -34,7 +34,7 @@ def run_through(loop: sl.LearningLoop, pid: UUID) -> None:
     run_id = f"run-{pid}"
 
     def attempt() -> None:
-        p = loop.load(pid, Proposal)
+        p = loop._session.load(pid, Proposal)
         assert p is not None
         p.approve(at=AT, actor="bench", reason="bench", policy_arms={"approve_threshold": "0.82"})
         p.start_run(
@@ -79,14 +79,14 @@ def run_through(loop: sl.LearningLoop, pid: UUID) -> None:
             credited_arms={},
             cooldown_until=None,
         )
-        loop.app.save(p)
+        loop._session.app.save(p)
 
-    loop.retry(attempt, what="bench run")
+    loop._session.retry(attempt, what="bench run")
 
 
 def load_seconds(loop: sl.LearningLoop, ids: list[UUID], rounds: int) -> list[float]:
     """Per round, the mean time to load one of `ids` from the store (no cache)."""
-    get: Callable[[UUID], Any] = loop.app.repository.get
+    get: Callable[[UUID], Any] = loop._session.app.repository.get
     means = []
     for _ in range(rounds):
         start = time.perf_counter()
@@ -107,11 +107,11 @@ def measure(kind: str, n: int, rounds: int, pg: str | None) -> dict[str, Any]:
             loop.migrate_v1(path)
             imported = [v1_proposal_id(row["id"]) for row in rows]
             natives = [native(uuid4(), row) for row in rows]
-            loop.app.save(*natives)
+            loop._session.app.save(*natives)
             recorded = [p.id for p in natives]
-            loop.app.repository.cache = None  # every get reads the store
+            loop._session.app.repository.cache = None  # every get reads the store
             same = ("_id", "_created_on", "_modified_on")
-            twins = [vars(loop.app.repository.get(ids[0])) for ids in (imported, recorded)]
+            twins = [vars(loop._session.app.repository.get(ids[0])) for ids in (imported, recorded)]
             assert [{k: v for k, v in t.items() if k not in same} for t in twins[:1]] * 2 == [
                 {k: v for k, v in t.items() if k not in same} for t in twins
             ], "the imported and the native proposal should have the same state"

@@ -95,8 +95,8 @@ class Probe:
 def store_busy(loop: sl.LearningLoop) -> int:
     """How many of this process's store connections are in a transaction (SQLite) or
     checked out of the pool (PostgreSQL) right now: while the host works, it should be 0."""
-    pool: Any = loop.app.recorder.datastore.pool  # type: ignore[attr-defined]
-    if loop.url.kind == "sqlite":
+    pool: Any = loop._session.app.recorder.datastore.pool  # type: ignore[attr-defined]
+    if loop._session.url.kind == "sqlite":
         connections = [*pool._pool, *pool._in_use.values()]
         return sum(bool(c._sqlite_conn.in_transaction) for c in connections)
     stats = pool.get_stats()
@@ -142,7 +142,7 @@ class Recorder:
         self.ids: list[int] = []
         self.conflicts = 0
         self.seconds = 0.0
-        real = loop.app.save
+        real = loop._session.save
 
         def save(*objs: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
@@ -156,7 +156,7 @@ class Recorder:
             self.ids.extend(r.notification.id for r in recordings)
             return recordings
 
-        loop.app.save = save  # type: ignore[method-assign]
+        loop._session.save = save  # type: ignore[method-assign]
 
 
 def cpu_ticks() -> tuple[int, int] | None:
@@ -190,7 +190,7 @@ def worker(url: str, index: int, t0: float, barrier: Any, out: Any) -> None:
         executor.loop = loop
         recorder = Recorder(loop)
         with loop:
-            loop.sync()
+            loop._session.sync()
             barrier.wait(timeout=300)
             start, cpu, ticks = time.time(), time.process_time(), cpu_ticks()
             cycles = 0
@@ -198,8 +198,8 @@ def worker(url: str, index: int, t0: float, barrier: Any, out: Any) -> None:
                 report = loop.tick()
                 cycles += 1
                 if report.executed == 0:
-                    loop.sync()
-                    if not loop.agenda.executable():
+                    loop._session.sync()
+                    if not loop._session.agenda.executable():
                         break
             end, cpu, ticks_end = time.time(), time.process_time() - cpu, cpu_ticks()
         out.put(
@@ -262,7 +262,7 @@ def spawn(url: str, processes: int, t0: float) -> list[dict[str, Any]]:
 def log_of(url: str) -> tuple[list[tuple[int, Any]], int]:
     """The whole log as (notification id, domain event), and the invariants' violations."""
     with sl.LearningLoop(url, flags=sl.Flags(**FLAGS), clock=FakeClock(EPOCH)) as loop:
-        app = loop.app
+        app = loop._session.app
         log = [
             (n.id, app.mapper.to_domain_event(n))
             for n in app.recorder.select_notifications(start=None, limit=10_000_000)

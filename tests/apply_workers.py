@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import structlog
+import attrs
 
 import selflearn as sl
 from selflearn.realapply.workspace import Hooks
 from selflearn.testing import FakeClock, FakeProbe
 from tests.workers import SlowExecutor
-
-structlog.configure(
-    wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-    logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-)
 
 
 def apply_until_killed(
@@ -40,7 +33,7 @@ def apply_until_killed(
         clock=FakeClock(datetime.fromisoformat(at)),
         workspace=workspace,
     )
-    loop.apply_hooks = Hooks(on_step=pause)
+    loop._host = attrs.evolve(loop._host, apply_hooks=Hooks(on_step=pause))
     loop.tick()
 
 

@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
-import sys
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-import structlog
 from hypothesis import HealthCheck, settings
 
 import selflearn as sl
+from selflearn.cycle.state import Cycle
 from selflearn.demo import DemoResult, run_demo
+from selflearn.events.proposal import Proposal
+from selflearn.session import Session
+from selflearn.store import SelflearnApplication
 from selflearn.testing import FakeClock, FakeExecutor, FakeProbe
-
-# The library never configures logging; its tests keep only warnings, on stderr.
-structlog.configure(
-    wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-    logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-)
 
 settings.register_profile("dev", max_examples=50, deadline=None)
 settings.register_profile(
@@ -116,6 +112,47 @@ def store_url_for(backend: str, tmp_path: Path) -> Iterator[str]:
         raise ValueError(backend)
 
 
+def session_of(loop: sl.LearningLoop) -> Session:
+    """The loop's session: its store, cache, agenda and clock (for tests that look inside)."""
+    return loop._session
+
+
+def app_of(loop: sl.LearningLoop) -> SelflearnApplication:
+    """The eventsourcing application of the loop's store."""
+    return loop._session.app
+
+
+def cycle_of(loop: sl.LearningLoop) -> Cycle:
+    """A cycle of the loop, started now, for tests that run its steps one by one."""
+    session = loop._session
+    return Cycle(session=session, host=loop._host, at=session.now(), flags=loop._host.flags)
+
+
+def set_host(loop: sl.LearningLoop, **changes: Any) -> None:
+    """Give the loop other host settings (ports, real-apply hooks) from now on."""
+    loop._host = attrs.evolve(loop._host, **changes)
+
+
+def new_proposal(at: datetime, **fields: Any) -> Proposal:
+    """A pending proposal aggregate, not saved (its `Proposed` event still to collect)."""
+    values: dict[str, Any] = {
+        "title": "t",
+        "hypothesis": "",
+        "plan_steps": [],
+        "expected_impact": "",
+        "risk_level": "low",
+        "confidence": 0.5,
+        "priority": 0.5,
+        "signature": "sig",
+        "metadata": {},
+        "patches": [],
+        "origin_event_ids": [],
+        "status": "pending_approval",
+        **fields,
+    }
+    return Proposal(id=uuid.uuid4(), at=at, **values)
+
+
 class Harness:
     """A loop on a fresh store with fake ports and a fake clock; `reopen()` simulates a restart."""
 
@@ -141,8 +178,7 @@ class Harness:
         loop = sl.LearningLoop(self.url, **kwargs)
         if self.loops and self.url.startswith("memory"):
             # A memory store lives in its loop's application: share the first one.
-            loop.app.close()
-            loop.app = self.loops[0].app
+            session_of(loop).share_store(session_of(self.loops[0]))
         self.loops.append(loop)
         return loop
 
@@ -168,7 +204,7 @@ class Harness:
 
     def events(self, topic_suffix: str = "") -> list[Any]:
         """Every domain event in the log (optionally only those whose class name ends so)."""
-        app = self.loop.app
+        app = app_of(self.loop)
         out = []
         for n in app.recorder.select_notifications(start=None, limit=1_000_000):
             if n.topic.endswith(topic_suffix):

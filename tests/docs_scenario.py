@@ -143,11 +143,6 @@ def recent_end() -> datetime:
 
 
 if __name__ == "__main__":
-    import logging
-
-    import structlog
-
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     where = Path(tempfile.mkdtemp(prefix="selflearn-workspace-"))
     scenario = build(sys.argv[1], end=recent_end(), workspace=where)
     print(f"export PROPOSAL_ID={scenario.proposal_id} RUN_ID={scenario.run_id}  # {where}")

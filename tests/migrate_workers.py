@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from typing import Any
-
-import structlog
 
 import selflearn as sl
 from selflearn.testing import FakeClock
-
-structlog.configure(
-    wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-    logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-)
 
 
 def race_import(url: str, path: str, mode: str, barrier: Any, out: Any) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 import selflearn as sl
 from selflearn.testing import FakeClock, check_history
-from tests.conftest import store_url_for
+from tests.conftest import app_of, store_url_for
 from tests.workers import cycling_worker, race_status, race_tick
 
 BACKENDS = ["sqlite", "postgres"]
@@ -35,7 +35,7 @@ def spawn(target: Any, argsets: list[tuple[Any, ...]], barrier_parties: int = 0)
 
 def history(url: str) -> list[tuple[int, Any]]:
     with sl.LearningLoop(url, flags=sl.Flags(), clock=FakeClock()) as loop:
-        app = loop.app
+        app = app_of(loop)
         return [
             (n.id, app.mapper.to_domain_event(n))
             for n in app.recorder.select_notifications(start=None, limit=10_000_000)
@@ -105,7 +105,7 @@ def test_processes_cycling_on_one_store(
     with store_url_for(backend, tmp_path / "c") as url:
         with sl.LearningLoop(url, flags=sl.Flags(), clock=FakeClock()) as setup:
             setup.tick()
-            before = setup.app.recorder.max_notification_id() or 0
+            before = app_of(setup).recorder.max_notification_id() or 0
             before_count = len(history(url))
         epoch, t0 = FakeClock()().isoformat(), time.time()
         argsets = [(url, i, cycles, epoch, t0, 1800.0) for i in range(processes)]

@@ -13,6 +13,7 @@ from selflearn.config import cipher_key
 from selflearn.realapply.patches import check_workspace_root
 from selflearn.store import StoreURL
 from selflearn.testing import FakeClock
+from tests.conftest import app_of
 
 GOOD_DRAFT: dict[str, Any] = {"title": "t", "priority": 0.5, "risk_level": "low"}
 GOOD_EVENT: dict[str, Any] = {"novelty": 0.5, "value": 0.5, "risk": 0.5, "confidence": 0.5}
@@ -293,11 +294,11 @@ def test_bad_input_to_a_loop(
         f"sqlite:///{tmp_path / 's.db'}", flags=sl.Flags(), clock=FakeClock()
     ) as loop:
         loop.tick()
-        before = loop.app.recorder.max_notification_id()
+        before = app_of(loop).recorder.max_notification_id()
         with pytest.raises(error) as caught:
             action(loop)
         assert fragment in str(caught.value)
-        assert before == loop.app.recorder.max_notification_id()
+        assert before == app_of(loop).recorder.max_notification_id()
 
 
 CONFIG_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import selflearn as sl
-from tests.conftest import BackendCase, Harness
+from tests.conftest import BackendCase, Harness, session_of, set_host
 
 
 class CachedCycleBehaviour(BackendCase):
@@ -56,16 +56,16 @@ class CachedCycleBehaviour(BackendCase):
         h.loop.tick()  # caches the policy and the self-check
         h.approved("slow again")
         loop = h.loop
-        loop.executor = Slow()
+        set_host(loop, executor=Slow())
         conflicts = 0
-        forget = loop.forget
+        forget = session_of(loop).forget
 
         def counting_forget() -> None:
             nonlocal conflicts
             conflicts += 1
             forget()
 
-        loop.forget = counting_forget  # type: ignore[method-assign]
+        session_of(loop).forget = counting_forget  # type: ignore[method-assign]
         h.clock.advance(seconds=600)
         assert 1 == loop.tick().executed
         assert 0 == conflicts

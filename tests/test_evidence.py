@@ -21,7 +21,7 @@ import selflearn as sl
 from selflearn.events.proposal import Proposal
 from selflearn.evidence import export_evidence
 from selflearn.testing.fakes import DEFAULT_START
-from tests.conftest import BackendCase, Harness
+from tests.conftest import BackendCase, Harness, app_of
 
 MakeHarness = Callable[..., Harness]
 EVIDENCE_FIELDS = {
@@ -298,16 +298,16 @@ def converged_proposals(h: Harness, count: int) -> None:
         )
         batch.append(p)
         if len(batch) == 200:
-            h.loop.app.save(*batch)
+            app_of(h.loop).save(*batch)
             batch = []
     if batch:
-        h.loop.app.save(*batch)
+        app_of(h.loop).save(*batch)
 
 
 def peak_export_memory(h: Harness, directory: Path) -> int:
     tracemalloc.start()
     try:
-        export_evidence(h.loop.app, directory, page_size=100)
+        export_evidence(app_of(h.loop), directory, page_size=100)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

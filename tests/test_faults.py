@@ -16,6 +16,7 @@ import selflearn as sl
 from selflearn.testing import FakeClock, FakeExecutor, FakeProbe, check_invariants
 from tests.conftest import (
     POSTGRES_URL,
+    app_of,
     drop_postgres_schema,
     require_postgres,
 )
@@ -46,14 +47,14 @@ def test_locked_database_fails_with_a_clear_error(tmp_path: Path) -> None:
     url = f"sqlite:///{path}?lock_timeout=1"
     with sl.LearningLoop(url, flags=sl.Flags(), clock=FakeClock()) as loop:
         loop.tick()
-        before = loop.app.recorder.max_notification_id()
+        before = app_of(loop).recorder.max_notification_id()
         holder = hold_write_lock(path, 5.0)
         started = time.monotonic()
         with pytest.raises(sl.StoreError, match="stayed locked"):
             loop.record_event("tool", "timeout", "x", novelty=1, value=1, risk=0, confidence=1)
         assert time.monotonic() - started < 4.5
         holder.join()
-        assert before == loop.app.recorder.max_notification_id()
+        assert before == app_of(loop).recorder.max_notification_id()
         assert loop.record_event("tool", "timeout", "x", novelty=1, value=1, risk=0, confidence=1)
 
 
@@ -69,7 +70,7 @@ def test_contention_within_the_retries_succeeds(tmp_path: Path) -> None:
         assert eid is not None
         observed = [
             n
-            for n in loop.app.recorder.select_notifications(start=None, limit=100)
+            for n in app_of(loop).recorder.select_notifications(start=None, limit=100)
             if n.topic.endswith("LearningSignal.Observed")
         ]
         assert 1 == len(observed)
@@ -118,7 +119,7 @@ def test_postgres_unreachable_mid_cycle(tmp_path: Path) -> None:
 
 
 def _events(loop: sl.LearningLoop) -> list[Any]:
-    app = loop.app
+    app = app_of(loop)
     return [
         app.mapper.to_domain_event(n)
         for n in app.recorder.select_notifications(start=None, limit=100_000)
@@ -172,7 +173,7 @@ def test_kill_9_at_random_points_of_a_cycle(backend: str, tmp_path: Path) -> Non
                 survivor.tick()
                 positions = {
                     n.id
-                    for n in survivor.app.recorder.select_notifications(
+                    for n in app_of(survivor).recorder.select_notifications(
                         start=None, limit=10_000_000
                     )
                 }

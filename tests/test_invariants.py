@@ -9,7 +9,7 @@ import selflearn as sl
 from selflearn.events.guardrail import GUARDRAIL_ID, Guardrail
 from selflearn.events.policy import POLICY_ID, Policy
 from selflearn.testing import check_invariants
-from tests.conftest import Harness
+from tests.conftest import Harness, app_of, session_of
 
 NORMAL = sl.Flags(execution_mode_default="normal")
 
@@ -35,10 +35,10 @@ def test_a_second_admission_in_the_hour_is_flagged(harness_factory: Any) -> None
     h: Harness = harness_factory("memory", flags=NORMAL)
     h.approved()
     h.loop.tick()
-    guard = h.loop.load(GUARDRAIL_ID, Guardrail)
+    guard = session_of(h.loop).load(GUARDRAIL_ID, Guardrail)
     assert guard is not None
     guard.admit(at=h.clock() + timedelta(minutes=10), proposal_id="x", run_id="forged")
-    h.loop.app.save(guard)
+    app_of(h.loop).save(guard)
     assert "hourly_quota" in names(h.loop)
 
 
@@ -50,10 +50,10 @@ def test_an_admission_in_a_cooldown_is_flagged(harness_factory: Any) -> None:
     h.executor.effects["bad"] = {"health_score": -3.0}
     h.approved("bad")
     h.loop.tick()
-    guard = h.loop.load(GUARDRAIL_ID, Guardrail)
+    guard = session_of(h.loop).load(GUARDRAIL_ID, Guardrail)
     assert guard is not None
     guard.admit(at=h.clock() + timedelta(minutes=5), proposal_id="x", run_id="forged")
-    h.loop.app.save(guard)
+    app_of(h.loop).save(guard)
     assert "no_admission_in_cooldown" in names(h.loop)
 
 
@@ -63,10 +63,10 @@ def test_policy_events_while_the_bandit_is_off_are_flagged(harness_factory: Any)
     h.loop.tick()
     off = h.reopen(flags=sl.Flags(enable_policy_bandit=False))
     off.tick()
-    policy = off.load(POLICY_ID, Policy)
+    policy = session_of(off).load(POLICY_ID, Policy)
     assert policy is not None
     policy.select(at=h.clock(), seed=1, draws={}, selection={})
-    off.app.save(policy)
+    app_of(off).save(policy)
     assert "no_policy_event_while_bandit_off" in names(off)
 
 
@@ -76,8 +76,8 @@ def test_a_missing_cooldown_is_flagged(harness_factory: Any) -> None:
     h.loop.tick()  # records the flags: normal mode, 1800 s cooldown
     pid = h.approved("forged loss")
     at = h.clock()
-    proposal = h.loop.load_proposal(pid)
-    guard = h.loop.guardrail(at)
+    proposal = session_of(h.loop).load_proposal(pid)
+    guard = session_of(h.loop).guardrail(at)
     proposal.start_run(
         at=at,
         run_id="r1",
@@ -121,5 +121,5 @@ def test_a_missing_cooldown_is_flagged(harness_factory: Any) -> None:
         credited_arms={},
         cooldown_until=None,
     )
-    h.loop.app.save(proposal, guard)
+    app_of(h.loop).save(proposal, guard)
     assert ["cooldown_after_normal_loss"] == names(h.loop)

@@ -14,9 +14,10 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 import selflearn as sl
+from selflearn.cycle.executions import record_execution, start_run
 from selflearn.events.policy import POLICY_ID, Policy
 from selflearn.testing import FakeExecutor
-from tests.conftest import BackendCase, Harness
+from tests.conftest import BackendCase, Harness, app_of, cycle_of, session_of
 
 NORMAL = sl.Flags(execution_mode_default="normal")
 MakeHarness = Callable[..., Harness]
@@ -27,7 +28,7 @@ def run_reasons(h: Harness) -> list[tuple[str, str]]:
 
 
 def position(h: Harness) -> int:
-    return h.loop.app.recorder.max_notification_id() or 0
+    return app_of(h.loop).recorder.max_notification_id() or 0
 
 
 # -- mode decisions ------------------------------------------------------------------------
@@ -467,7 +468,7 @@ class BanditBehaviour(BackendCase):
         arms = dict(h.loop.proposal(pid).policy_arms)
         assert set(arms) == {"approve_threshold", "strategy"}
         h.loop.tick()
-        policy = h.loop.load(POLICY_ID, Policy)
+        policy = session_of(h.loop).load(POLICY_ID, Policy)
         assert policy is not None
         for family, arm in arms.items():
             assert policy.arms[family][arm]["a"] == 2.0
@@ -479,7 +480,7 @@ class BanditBehaviour(BackendCase):
         """Per arm, pulls = the cycles in which it was selected."""
         for _ in range(5):
             h.loop.tick()
-        policy = h.loop.load(POLICY_ID, Policy)
+        policy = session_of(h.loop).load(POLICY_ID, Policy)
         assert policy is not None
         assert sum(arm["pulls"] for arm in policy.arms["approve_threshold"].values()) == 5
 
@@ -492,14 +493,14 @@ class BanditBehaviour(BackendCase):
                 h.approved("w" if i % 20 == 0 else "x", signature=f"s{i}")
             h.loop.tick()
             h.clock.advance(minutes=6)
-        live = h.loop.load(POLICY_ID, Policy)
+        live = session_of(h.loop).load(POLICY_ID, Policy)
         assert live is not None
         replayed: Any = None
-        for event in h.loop.app.events.get(POLICY_ID):
+        for event in app_of(h.loop).events.get(POLICY_ID):
             replayed = event.mutate(replayed)
         assert live.state() == replayed.state()
-        assert h.loop.app.snapshots is not None
-        assert list(h.loop.app.snapshots.get(POLICY_ID))
+        assert app_of(h.loop).snapshots is not None
+        assert list(app_of(h.loop).snapshots.get(POLICY_ID))
 
     def test_converging_with_the_bandit_off_earns_no_credit(self, make: MakeHarness) -> None:
         """A run that converges while the bandit is off earns no credit."""
@@ -653,7 +654,7 @@ class SelfCheckBehaviour(BackendCase):
         assert proposal.priority < 0.62
         checks = h.events("SelfCheck.CycleChecked")
         assert [c.no_opportunity_iterations for c in checks] == [0, 1, 2, 3]
-        assert h.loop.self_check(h.clock()).no_opportunity_iterations == 0
+        assert session_of(h.loop).self_check(h.clock()).no_opportunity_iterations == 0
 
     def test_empty_synthetic_opportunity_is_recorded(self, h: Harness) -> None:
         """With no recent unproposed events the opportunity is recorded as empty."""
@@ -802,12 +803,10 @@ class TestHostErrorPostgres(HostErrorBehaviour):
 class ReconcileBehaviour(BackendCase):
     def crashed_run(self, h: Harness) -> str:
         """A run whose process died after recording its start."""
-        from selflearn.cycle import Cycle
-
         pid = h.approved()
-        cycle = Cycle(h.loop)
-        h.loop.sync()
-        assert cycle.start_run(pid) is not None
+        cycle = cycle_of(h.loop)
+        session_of(h.loop).sync()
+        assert start_run(cycle, pid) is not None
         return pid
 
     def test_run_past_its_lease_is_interrupted(self, h: Harness) -> None:
@@ -854,14 +853,12 @@ class ReconcileBehaviour(BackendCase):
 
     def test_executed_run_without_an_attempt_is_verified_after_its_lease(self, h: Harness) -> None:
         """A run whose process died between execution and attempt 1 is verified later."""
-        from selflearn.cycle import Cycle
-
         pid = h.approved()
-        cycle = Cycle(h.loop)
-        h.loop.sync()
-        started = cycle.start_run(pid)
+        cycle = cycle_of(h.loop)
+        session_of(h.loop).sync()
+        started = start_run(cycle, pid)
         assert started is not None
-        cycle.record_execution(pid, started[1].id, {"health_score": 78.0}, sl.ExecutionResult())
+        record_execution(cycle, pid, started[1].id, {"health_score": 78.0}, sl.ExecutionResult())
         h.clock.advance(seconds=901)
         report = h.reopen().tick()
         assert report.wins == 1
@@ -1002,7 +999,7 @@ class ProposalBehaviour(BackendCase):
         """A save that loses a race is retried on fresh state; the failed change is gone."""
         pid = h.propose()
         h.loop.proposal(pid)  # cached
-        real_save = h.loop.app.save
+        real_save = session_of(h.loop).save
         calls: list[int] = []
 
         def conflicting(*objs: Any, **kwargs: Any) -> Any:
@@ -1011,7 +1008,7 @@ class ProposalBehaviour(BackendCase):
                 raise IntegrityError("simulated concurrent write")
             return real_save(*objs, **kwargs)
 
-        h.loop.app.save = conflicting  # type: ignore[method-assign]
+        session_of(h.loop).save = conflicting  # type: ignore[method-assign]
         h.loop.approve(pid, reason="after a conflict")
         assert 2 == len(calls)
         assert 1 == len(h.events("Proposal.Approved"))

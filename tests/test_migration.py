@@ -19,7 +19,7 @@ import selflearn as sl
 from selflearn.events.migration import V1_ENVELOPE, v1_proposal_id
 from selflearn.migrate import raw_state
 from selflearn.testing.fakes import DEFAULT_START, FakeClock
-from tests.conftest import BackendCase, Harness
+from tests.conftest import BackendCase, Harness, app_of
 
 MakeHarness = Callable[..., Harness]
 PLAN = [
@@ -36,7 +36,7 @@ def write_v1(path: Path, rows: Sequence[Any]) -> Path:
 
 
 def position(loop: sl.LearningLoop) -> int:
-    return loop.app.recorder.max_notification_id() or 0
+    return app_of(loop).recorder.max_notification_id() or 0
 
 
 def pid(v1_id: str) -> str:
@@ -215,7 +215,7 @@ def test_rows_are_stored_as_schema_v1_events(loop: sl.LearningLoop, tmp_path: Pa
     """Each row is version 1 of a Proposal.Proposed stream, its state the row, no class_version."""
     row = {"id": "p-1", "title": "Cache", "status": "applied", "mystery": [1, {"x": None}]}
     loop.migrate_v1(write_v1(tmp_path / "v1.json", [row]))
-    (stored,) = loop.app.recorder.select_events(v1_proposal_id("p-1"))
+    (stored,) = app_of(loop).recorder.select_events(v1_proposal_id("p-1"))
     assert (1, "selflearn.events.proposal:Proposal.Proposed") == (
         stored.originator_version,
         stored.topic,
@@ -242,9 +242,9 @@ def test_fields_the_store_reserves_are_kept(loop: sl.LearningLoop, tmp_path: Pat
     view = imported(loop, tmp_path, row)
     assert row == view.metadata["v1_row"]
     assert ("approved", DEFAULT_START) == (view.status, view.created_at)
-    (stored,) = loop.app.recorder.select_events(v1_proposal_id("odd"))
+    (stored,) = app_of(loop).recorder.select_events(v1_proposal_id("odd"))
     assert "class_version" not in json.loads(stored.state)
-    assert row["payload"] == raw_state(loop.app, stored)["payload"]
+    assert row["payload"] == raw_state(app_of(loop), stored)["payload"]
 
 
 # -- bad input -----------------------------------------------------------------------------
@@ -423,8 +423,8 @@ def test_a_completed_import_is_recorded(loop: sl.LearningLoop, tmp_path: Path) -
     report = loop.migrate_v1(path)
     loop.migrate_v1(path)
     (record,) = [
-        loop.app.mapper.to_domain_event(n)
-        for n in loop.app.recorder.select_notifications(start=None, limit=100)
+        app_of(loop).mapper.to_domain_event(n)
+        for n in app_of(loop).recorder.select_notifications(start=None, limit=100)
         if n.topic.endswith("V1Import.Imported")
     ]
     assert (report.sha256, 3, 2, 0, str(path.resolve())) == (

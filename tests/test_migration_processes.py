@@ -15,7 +15,7 @@ import pytest
 import selflearn as sl
 from selflearn.events.migration import v1_proposal_id
 from selflearn.testing import FakeClock
-from tests.conftest import store_url_for
+from tests.conftest import app_of, store_url_for
 from tests.migrate_workers import race_import
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -100,7 +100,7 @@ def run_processes(url: str, path: Path, mode: str, n: int = 2) -> list[Any]:
 
 def logged(url: str, suffix: str) -> list[Any]:
     with sl.LearningLoop(url, flags=sl.Flags(), clock=FakeClock(), _import_v1=False) as loop:
-        app = loop.app
+        app = app_of(loop)
         return [
             app.mapper.to_domain_event(n)
             for n in app.recorder.select_notifications(start=None, limit=1_000_000)

@@ -20,6 +20,7 @@ from selflearn.events.migration import (
 )
 from selflearn.migrate import raw_state
 from selflearn.testing import FakeClock
+from tests.conftest import app_of
 from tests.strategies import v1_rows
 
 IMPORTED_AT = datetime(2026, 2, 3, 4, 5, 6, tzinfo=UTC)
@@ -122,8 +123,8 @@ def test_imported_rows_round_trip_through_the_log(rows: list[dict[str, Any]]) ->
         assert (len(rows), len(rows), ()) == (report.found, report.migrated, report.skipped)
         for row in rows:
             uid = v1_proposal_id(str(row["id"]))
-            (stored,) = loop.app.recorder.select_events(uid)
-            assert row == v1_row_of(raw_state(loop.app, stored))
+            (stored,) = app_of(loop).recorder.select_events(uid)
+            assert row == v1_row_of(raw_state(app_of(loop), stored))
             view = loop.proposal(str(uid))
             expected = expected_v2(row, IMPORTED_AT)
             actual = {k: getattr(view, k) for k in expected}

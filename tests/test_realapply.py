@@ -6,6 +6,7 @@ fakes of `selflearn.testing`, the fake clock and a small workspace on disk.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Callable
@@ -15,8 +16,9 @@ from typing import Any
 import pytest
 
 import selflearn as sl
+from selflearn.cycle.proposals import create_proposal
 from selflearn.realapply.workspace import Hooks, Workspace, write_all
-from tests.conftest import BackendCase, Harness
+from tests.conftest import BackendCase, Harness, app_of, session_of, set_host
 from tests.workspaces import (
     APP,
     APP_DIFF,
@@ -53,7 +55,7 @@ def kinds(h: Harness, pid: str) -> list[str]:
 
 
 def position(h: Harness) -> int:
-    return h.loop.app.recorder.max_notification_id() or 0
+    return app_of(h.loop).recorder.max_notification_id() or 0
 
 
 class RealApplyCase(BackendCase):
@@ -391,7 +393,7 @@ class AttackBehaviour(RealApplyCase):
         draft = sl.ProposalDraft(
             title="old", priority=0.95, risk_level="low", patches=(sl.FileEdit("x", None, "a\0"),)
         )
-        assert h.loop.create_proposal(pid, draft, origin_event_ids=[], at=h.clock())
+        assert create_proposal(session_of(h.loop), pid, draft, origin_event_ids=[], at=h.clock())
         h.loop.approve(pid, reason="recorded before the rule")
         assert 1 == h.loop.tick().failed
         (failed,) = h.events("Proposal.RunFailed")
@@ -403,7 +405,7 @@ class AttackBehaviour(RealApplyCase):
     ) -> None:
         """A workspace another process keeps locked: the run fails after the wait, unwritten."""
         h = self.real(make, ws)
-        h.loop.apply_hooks = Hooks(lock_timeout=0.2)
+        set_host(h.loop, apply_hooks=Hooks(lock_timeout=0.2))
         h.approved("good", patches=(APP_DIFF,))
         before = tree(ws)
         with Workspace(ws).locked():
@@ -461,7 +463,7 @@ class AttackBehaviour(RealApplyCase):
             (ws / APP).rename(ws / "conf" / "moved.ini")
             (ws / APP).symlink_to(outside)
 
-        h.loop.apply_hooks = Hooks(on_step=OnStep("intended", swap))
+        set_host(h.loop, apply_hooks=Hooks(on_step=OnStep("intended", swap)))
         h.approved("good", patches=(APP_DIFF,))
         h.loop.tick()
         (failed,) = h.events("Proposal.RunFailed")
@@ -478,7 +480,7 @@ class AttackBehaviour(RealApplyCase):
         h = self.real(make, ws)
         before = outside_selflearn(ws)
         hook = OnStep(f"wrote:{APP}", (ws / "README.md").unlink)
-        h.loop.apply_hooks = Hooks(on_step=hook)
+        set_host(h.loop, apply_hooks=Hooks(on_step=hook))
         h.approved("good", patches=(APP_DIFF, README_DIFF))
         h.loop.tick()
         (failed,) = h.events("Proposal.RunFailed")
@@ -492,7 +494,7 @@ class AttackBehaviour(RealApplyCase):
         """A full disk on the second file: the first is restored, backups are removed."""
         h = self.real(make, ws)
         before = outside_selflearn(ws)
-        h.loop.apply_hooks = Hooks(write=DiskFull(fail_at=5))  # id, 2 backups, 2 files
+        set_host(h.loop, apply_hooks=Hooks(write=DiskFull(fail_at=5)))  # id, 2 backups, 2 files
         h.approved("good", patches=(APP_DIFF, README_DIFF))
         h.loop.tick()
         (failed,) = h.events("Proposal.RunFailed")
@@ -505,7 +507,7 @@ class AttackBehaviour(RealApplyCase):
         """A full disk while taking the backups: refused before the intent, nothing written."""
         h = self.real(make, ws)
         before = tree(ws)
-        h.loop.apply_hooks = Hooks(write=DiskFull(fail_at=2))
+        set_host(h.loop, apply_hooks=Hooks(write=DiskFull(fail_at=2)))
         h.approved("good", patches=(APP_DIFF, README_DIFF))
         h.loop.tick()
         (failed,) = h.events("Proposal.RunFailed")
@@ -516,7 +518,11 @@ class AttackBehaviour(RealApplyCase):
 
 class LeakBehaviour(RealApplyCase):
     def test_workspace_secrets_never_reach_the_log(
-        self, make: MakeHarness, ws: Path, capsys: pytest.CaptureFixture[str]
+        self,
+        make: MakeHarness,
+        ws: Path,
+        capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture,
     ) -> None:
         """Patches refused against files holding secrets record neither a line of those
         files nor the hash of a file they did not name: checked in every stored event, the
@@ -526,6 +532,7 @@ class LeakBehaviour(RealApplyCase):
         secrets = [b"hunter2-s3cr3t", b"tok-9f8e7d6c"]
         hashes = [sha((ws / APP).read_bytes()), sha((ws / ".env").read_bytes())]
         safe = sl.Flags(**{**REAL.recorded(), "execution_mode_default": "safe"})
+        caplog.set_level(logging.DEBUG, logger="selflearn")  # every log line, to check them
         for flags in (safe, REAL):
             h = self.real(make, ws, flags)
             h.approved("mismatch", patches=(APP_DIFF,))
@@ -535,7 +542,8 @@ class LeakBehaviour(RealApplyCase):
             errors = [e.error for e in h.events() if getattr(e, "error", None)]
             assert 3 <= len(errors), errors
             stored = b"".join(
-                n.state for n in h.loop.app.recorder.select_notifications(start=None, limit=10_000)
+                n.state
+                for n in app_of(h.loop).recorder.select_notifications(start=None, limit=10_000)
             )
             if h.url.startswith("sqlite"):
                 path = Path(h.url.removeprefix("sqlite:///").split("?")[0])
@@ -543,9 +551,10 @@ class LeakBehaviour(RealApplyCase):
                     if Path(f"{path}{suffix}").exists():
                         stored += Path(f"{path}{suffix}").read_bytes()
             logged = capsys.readouterr()
+            assert caplog.records, "the cycle's log lines, checked below"
             for secret in [*secrets, *(digest.encode() for digest in hashes)]:
                 assert secret not in stored
-                assert secret.decode() not in logged.out + logged.err
+                assert secret.decode() not in logged.out + logged.err + caplog.text
 
 
 class TestLeakMemory(LeakBehaviour):
@@ -682,7 +691,7 @@ class ReconcileBehaviour(RealApplyCase):
         def die() -> None:
             raise Crash
 
-        h.loop.apply_hooks = Hooks(on_step=OnStep(step, die))
+        set_host(h.loop, apply_hooks=Hooks(on_step=OnStep(step, die)))
         pid = h.approved("good", patches=(APP_DIFF, README_DIFF))
         with pytest.raises(Crash):
             h.loop.tick()
@@ -693,7 +702,7 @@ class ReconcileBehaviour(RealApplyCase):
         h.clock.advance(seconds=301)
         no_executor = sl.Flags(**{**REAL.recorded(), "enable_experiment_executor": False})
         busy = h.reopen(flags=no_executor)
-        busy.apply_hooks = Hooks(lock_timeout=0.1)
+        set_host(busy, apply_hooks=Hooks(lock_timeout=0.1))
         with Workspace(ws).locked():  # a live process still holds the workspace: wait
             assert 0 == busy.tick().interrupted
         assert left == outside_selflearn(ws)
@@ -728,7 +737,7 @@ class ReconcileBehaviour(RealApplyCase):
                 write_all(fd, data)
 
         dying = DiesWhenRestoring()
-        h.loop.apply_hooks = Hooks(write=dying.write, on_step=dying.step)
+        set_host(h.loop, apply_hooks=Hooks(write=dying.write, on_step=dying.step))
         pid = h.approved("bad", patches=(APP_DIFF,))
         with pytest.raises(Crash):
             h.loop.tick()

@@ -17,7 +17,7 @@ import pytest
 import selflearn as sl
 from selflearn.testing import FakeClock
 from tests.apply_workers import apply_until_killed, race_tick_with_workspace
-from tests.conftest import store_url_for
+from tests.conftest import app_of, store_url_for
 from tests.workspaces import (
     APP,
     APP_DIFF,
@@ -38,7 +38,7 @@ FLAGS: dict[str, Any] = {
 
 def events(url: str, suffix: str) -> list[Any]:
     with sl.LearningLoop(url, flags=sl.Flags(), clock=FakeClock()) as loop:
-        app = loop.app
+        app = app_of(loop)
         return [
             app.mapper.to_domain_event(n)
             for n in app.recorder.select_notifications(start=None, limit=1_000_000)

@@ -22,7 +22,7 @@ from selflearn.events.proposal import Proposal
 from selflearn.events.selfcheck import SELF_CHECK_ID, SelfCheck
 from selflearn.projections import VIEW_NAMES
 from selflearn.status import status_schema
-from tests.conftest import BackendCase, Harness
+from tests.conftest import BackendCase, Harness, app_of, session_of
 
 FLAGS = sl.Flags(execution_mode_default="normal", normal_mode_max_per_hour=2)
 MakeHarness = Callable[..., Harness]
@@ -159,7 +159,7 @@ class StatusBehaviour(BackendCase):
         assert {"win": 1, "loss": 1, "inconclusive": 0} == outcome["trend_24h"]
         assert {"win": 1, "loss": 2, "inconclusive": 0} == outcome["trend_7d"]
 
-        policy = h.loop.load(POLICY_ID, Policy)
+        policy = session_of(h.loop).load(POLICY_ID, Policy)
         assert policy is not None
         state = report.policy_state
         assert (True, False, 3) == (state.enabled, state.frozen, state.credited_runs)
@@ -199,7 +199,7 @@ class StatusBehaviour(BackendCase):
             "rollbacks_blocked": [],
         } == data["execution_guardrail"]
 
-        check = h.loop.load(SELF_CHECK_ID, SelfCheck)
+        check = session_of(h.loop).load(SELF_CHECK_ID, SelfCheck)
         assert check is not None
         assert {
             "learning_opportunities": 0,
@@ -217,7 +217,7 @@ class StatusBehaviour(BackendCase):
         } == data["opportunity_windows"]
         assert check.no_improvement_streak == report.opportunity_windows.no_improvement_streak
 
-        last = h.loop.app.recorder.max_notification_id()
+        last = app_of(h.loop).recorder.max_notification_id()
         store = report.store
         assert (len(h.events()), last, ()) == (
             store.events_recorded,
@@ -282,11 +282,11 @@ class StatusBehaviour(BackendCase):
     def test_status_writes_no_event(self, h: Harness) -> None:
         """Status and rebuild leave the event log as it was."""
         scripted(h)
-        before = h.loop.app.recorder.max_notification_id()
+        before = app_of(h.loop).recorder.max_notification_id()
         h.loop.status()
         h.loop.rebuild_views()
         h.loop.status(as_of=h.clock())
-        assert before == h.loop.app.recorder.max_notification_id()
+        assert before == app_of(h.loop).recorder.max_notification_id()
 
     def test_mixed_flags_in_the_last_hour_warn(self, h: Harness) -> None:
         """Cycles with different flags within the hour give a warning; an hour later, none."""
@@ -325,7 +325,7 @@ class StatusBehaviour(BackendCase):
                 origin_event_ids=[],
                 status=status,
             )
-            h.loop.app.save(proposal)
+            app_of(h.loop).save(proposal)
         f = h.loop.status().proposal_funnel
         assert (3, 0, 1, 0, 1, 1) == (
             f.created,
@@ -346,9 +346,9 @@ class StatusBehaviour(BackendCase):
     def test_unknown_events_advance_every_view(self, h: Harness) -> None:
         """An event no view knows still moves every view's position."""
         h.loop.tick()
-        h.loop.app.save(Stranger(at=h.clock()))
+        app_of(h.loop).save(Stranger(at=h.clock()))
         report = h.loop.status()
-        last = h.loop.app.recorder.max_notification_id()
+        last = app_of(h.loop).recorder.max_notification_id()
         assert {last} == {v.position for v in report.store.views.values()}
         assert len(h.events()) == report.store.events_recorded
 

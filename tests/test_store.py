@@ -9,7 +9,7 @@ import pytest
 import selflearn as sl
 from selflearn.store import StoreURL, open_store
 from selflearn.testing import FakeClock
-from tests.conftest import require_postgres
+from tests.conftest import require_postgres, session_of
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_store_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     path = tmp_path / "env.db"
     monkeypatch.setenv("SELFLEARN_STORE", f"sqlite:///{path}")
     with sl.LearningLoop(flags=sl.Flags(), clock=FakeClock()) as loop:
-        assert loop.url.path == path
+        assert session_of(loop).url.path == path
 
 
 def test_postgres_schema_is_created(tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ def test_postgres_schema_is_created(tmp_path: Path) -> None:
             postgres_schema_url(schema), flags=sl.Flags(), clock=FakeClock()
         ) as loop:
             loop.tick()
-            assert loop.url.schema == schema
+            assert session_of(loop).url.schema == schema
     finally:
         drop_postgres_schema(schema)
 

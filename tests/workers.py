@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-import sys
 import time
 from datetime import datetime, timedelta
 from typing import Any
 
-import structlog
-
 import selflearn as sl
 from selflearn.testing import FakeClock, FakeProbe
-
-structlog.configure(
-    wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-    logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-)
 
 
 class SlowExecutor:
@@ -61,18 +52,18 @@ def race_status(url: str, barrier: Any, out: Any) -> None:
 
 
 class CountingApp:
-    """Counts the events a process saved, by wrapping its application's `save`."""
+    """Counts the events a process saved, by wrapping its session's `save`."""
 
     def __init__(self, loop: sl.LearningLoop) -> None:
         self.saved = 0
-        real = loop.app.save
+        real = loop._session.save
 
         def save(*objs: Any, **kwargs: Any) -> Any:
             recordings = real(*objs, **kwargs)
             self.saved += len(recordings)
             return recordings
 
-        loop.app.save = save  # type: ignore[method-assign]
+        loop._session.save = save  # type: ignore[method-assign]
 
 
 def shared_clock(epoch: str, t0: float, speed: float) -> Any:
@@ -184,7 +175,7 @@ def killable_worker(url: str, epoch: str, t0: float, speed: float, progress: str
         loop = sl.LearningLoop(
             url, flags=flags, executor=Host(), probe=Host(), clock=shared_clock(epoch, t0, speed)
         )
-        real = loop.app.save
+        real = loop._session.save
 
         def save(*objs: Any, **kwargs: Any) -> Any:
             mark("in a save")
@@ -193,7 +184,7 @@ def killable_worker(url: str, epoch: str, t0: float, speed: float, progress: str
             mark("between saves")
             return recordings
 
-        loop.app.save = save  # type: ignore[method-assign]
+        loop._session.save = save  # type: ignore[method-assign]
         n = 0
         while True:
             n += 1

@@ -9,9 +9,8 @@ agenda can never cause a wrong decision, only a skipped or retried one.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime, timedelta
-from functools import singledispatchmethod
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any, Final
 
 import attrs
@@ -20,11 +19,34 @@ from eventsourcing.utils import get_topic
 from selflearn.events.learning import LearningSignal
 from selflearn.events.patching import APPLIED, BLOCKED, INTENDED, RESTORED, needs_settling
 from selflearn.events.proposal import TERMINAL, Proposal
-from selflearn.events.rules import SYNTHETIC_LOOKBACK, SYNTHETIC_MAX_EVENTS, priority_of
+from selflearn.events.rules import (
+    SYNTHETIC_LOOKBACK,
+    SYNTHETIC_MAX_EVENTS,
+    event_priority,
+    lease_expired,
+    recheck_due_at,
+)
 from selflearn.events.selfcheck import SelfCheck
 from selflearn.ports import LearningEventView
 
 PAGE_SIZE: Final = 500
+
+Handler = Callable[[Any, Any, int], None]
+# The agenda's handlers by the exact class of the event they fold (see `_handles`).
+_HANDLERS: dict[type[Any], Handler] = {}
+
+
+def _handles(*classes: type[Any]) -> Callable[[Handler], Handler]:
+    """Register the decorated method as the agenda's handler of events of `classes`."""
+
+    def register(handler: Handler) -> Handler:
+        for cls in classes:
+            if cls in _HANDLERS:
+                raise TypeError(f"the agenda already folds {cls.__qualname__}")
+            _HANDLERS[cls] = handler
+        return handler
+
+    return register
 
 
 @attrs.define
@@ -107,15 +129,13 @@ class Agenda:
         at = getattr(event, "at", None)
         if isinstance(at, datetime) and (self.latest_at is None or at > self.latest_at):
             self.latest_at = at
-        self._apply(event, position)
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event, position)
         self.position = max(self.position, position)
 
-    @singledispatchmethod
-    def _apply(self, event: Any, position: int) -> None:
-        """Events the agenda does not need."""
-
-    @_apply.register
-    def _(self, event: LearningSignal.Observed, position: int) -> None:
+    @_handles(LearningSignal.Observed)
+    def _learning_observed(self, event: LearningSignal.Observed, position: int) -> None:
         view = LearningEventView(
             id=event.event_id,
             source=event.source,
@@ -128,13 +148,10 @@ class Agenda:
             stream=event.stream,
             at=event.at,
         )
-        priority = priority_of(
-            value=event.value, novelty=event.novelty, confidence=event.confidence, risk=event.risk
-        )
-        self.learning[event.event_id] = LearningEntry(view, position, priority)
+        self.learning[event.event_id] = LearningEntry(view, position, event_priority(view))
 
-    @_apply.register
-    def _(self, event: Proposal.Proposed, position: int) -> None:
+    @_handles(Proposal.Proposed)
+    def _proposed(self, event: Proposal.Proposed, position: int) -> None:
         pid = str(event.originator_id)
         self.created[pid] = event.at
         for origin in event.origin_event_ids:
@@ -153,25 +170,25 @@ class Agenda:
         )
         self.open_signatures[event.signature] = self.open_signatures.get(event.signature, 0) + 1
 
-    @_apply.register
-    def _(self, event: Proposal.Approved, position: int) -> None:
+    @_handles(Proposal.Approved)
+    def _approved(self, event: Proposal.Approved, position: int) -> None:
         item = self.items.get(str(event.originator_id))
         if item is not None:
             item.status = "approved"
 
-    @_apply.register
-    def _(self, event: Proposal.Rejected, position: int) -> None:
+    @_handles(Proposal.Rejected)
+    def _rejected(self, event: Proposal.Rejected, position: int) -> None:
         self._close(str(event.originator_id))
 
-    @_apply.register
-    def _(self, event: Proposal.RunConverged, position: int) -> None:
+    @_handles(Proposal.RunConverged)
+    def _run_converged(self, event: Proposal.RunConverged, position: int) -> None:
         self._close(str(event.originator_id))
         applied = self.applies.get(event.run_id)
         if applied is not None:
             applied.closed, applied.verdict = True, event.verdict
 
-    @_apply.register
-    def _(self, event: Proposal.RunStarted, position: int) -> None:
+    @_handles(Proposal.RunStarted)
+    def _run_started(self, event: Proposal.RunStarted, position: int) -> None:
         item = self.items.get(str(event.originator_id))
         if item is not None:
             item.status = "executed"
@@ -183,14 +200,14 @@ class Agenda:
             item.last_attempt_at = None
             item.pending_recheck = False
 
-    @_apply.register
-    def _(self, event: Proposal.RunExecuted, position: int) -> None:
+    @_handles(Proposal.RunExecuted)
+    def _run_executed(self, event: Proposal.RunExecuted, position: int) -> None:
         item = self.items.get(str(event.originator_id))
         if item is not None and item.run_id == event.run_id:
             item.run_executed = True
 
-    @_apply.register
-    def _(self, event: Proposal.RunFailed, position: int) -> None:
+    @_handles(Proposal.RunFailed)
+    def _run_failed(self, event: Proposal.RunFailed, position: int) -> None:
         item = self.items.get(str(event.originator_id))
         if item is not None and item.run_id == event.run_id:
             item.status = "approved"
@@ -199,47 +216,43 @@ class Agenda:
         if applied is not None:
             applied.closed, applied.failed = True, True
 
-    @_apply.register
-    def _(self, event: Proposal.ApplyIntended, position: int) -> None:
-        self.applies[event.run_id] = AppliedRun(str(event.originator_id), event.run_id)
-
-    @_apply.register
-    def _(self, event: Proposal.PatchesApplied, position: int) -> None:
-        self._apply_state(event.run_id, APPLIED)
-
-    @_apply.register
-    def _(self, event: Proposal.ApplyAbandoned, position: int) -> None:
-        self._apply_state(event.run_id, RESTORED)
-
-    @_apply.register
-    def _(self, event: Proposal.ApplyReconciled, position: int) -> None:
-        self._apply_state(event.run_id, RESTORED)
-
-    @_apply.register
-    def _(self, event: Proposal.PatchesRolledBack, position: int) -> None:
-        self._apply_state(event.run_id, RESTORED)
-
-    @_apply.register
-    def _(self, event: Proposal.RollbackBlocked, position: int) -> None:
-        self._apply_state(event.run_id, BLOCKED)
-
-    def _apply_state(self, run_id: str, state: str) -> None:
-        applied = self.applies.get(run_id)
-        if applied is not None:
-            applied.state = state
-
-    @_apply.register
-    def _(self, event: Proposal.AttemptVerified, position: int) -> None:
+    @_handles(Proposal.AttemptVerified)
+    def _attempt_verified(self, event: Proposal.AttemptVerified, position: int) -> None:
         item = self.items.get(str(event.originator_id))
         if item is not None and item.run_id == event.run_id:
             item.attempts = event.attempt
             item.last_attempt_at = event.at
             item.pending_recheck = event.pending_recheck
 
-    @_apply.register
-    def _(self, event: SelfCheck.CycleChecked, position: int) -> None:
+    @_handles(Proposal.ApplyIntended)
+    def _apply_intended(self, event: Proposal.ApplyIntended, position: int) -> None:
+        self.applies[event.run_id] = AppliedRun(str(event.originator_id), event.run_id)
+
+    @_handles(Proposal.PatchesApplied)
+    def _patches_applied(self, event: Proposal.PatchesApplied, position: int) -> None:
+        self._apply_state(event.run_id, APPLIED)
+
+    @_handles(
+        Proposal.ApplyAbandoned,
+        Proposal.ApplyReconciled,
+        Proposal.PatchesRolledBack,
+    )
+    def _files_restored(self, event: Any, position: int) -> None:
+        self._apply_state(event.run_id, RESTORED)
+
+    @_handles(Proposal.RollbackBlocked)
+    def _rollback_blocked(self, event: Proposal.RollbackBlocked, position: int) -> None:
+        self._apply_state(event.run_id, BLOCKED)
+
+    @_handles(SelfCheck.CycleChecked)
+    def _cycle_checked(self, event: SelfCheck.CycleChecked, position: int) -> None:
         self.cursor = max(self.cursor, event.cursor)
         self._prune()
+
+    def _apply_state(self, run_id: str, state: str) -> None:
+        applied = self.applies.get(run_id)
+        if applied is not None:
+            applied.state = state
 
     def _close(self, pid: str) -> None:
         item = self.items.pop(pid, None)
@@ -273,35 +286,34 @@ class Agenda:
         return sorted(self.with_status("approved"), key=lambda i: (-i.priority, i.created_at, i.id))
 
     def overdue_runs(self, now: datetime) -> list[AgendaItem]:
-        """Runs that started, never completed, and whose lease ran out before `now`."""
+        """Open runs that never completed and whose lease ran out before `now`."""
         return [
             item
             for item in self.items.values()
             if item.run_id is not None
-            and not item.run_executed
             and item.lease_until is not None
-            and item.lease_until < now
+            and lease_expired(
+                closed=False, executed=item.run_executed, lease_until=item.lease_until, now=now
+            )
         ]
 
     def due_verifications(self, now: datetime, interval_seconds: int) -> list[DueVerification]:
-        """Runs due for a verification attempt, earliest due first, then earliest started.
-
-        A pending run is due `interval` after its last attempt. A run whose execution was
-        recorded but whose first attempt never was (its process died in between) is due
-        once its lease has run out, so a live process is never raced for it.
-        """
+        """Runs due for a verification attempt, earliest due first, then earliest started
+        (`rules.recheck_due_at` says when a run is due)."""
         due: list[DueVerification] = []
-        interval = timedelta(seconds=interval_seconds)
         for item in self.items.values():
-            if item.run_id is None or not item.run_executed or item.run_started_at is None:
+            if item.run_id is None or item.run_started_at is None or item.lease_until is None:
                 continue
-            if item.attempts == 0 and item.lease_until is not None:
-                at = item.lease_until
-            elif item.pending_recheck and item.last_attempt_at is not None:
-                at = item.last_attempt_at + interval
-            else:
-                continue
-            if at <= now:
+            at = recheck_due_at(
+                closed=False,
+                executed=item.run_executed,
+                attempts=item.attempts,
+                lease_until=item.lease_until,
+                pending_recheck=item.pending_recheck,
+                last_attempt_at=item.last_attempt_at,
+                interval_seconds=interval_seconds,
+            )
+            if at is not None and at <= now:
                 due.append(
                     DueVerification(
                         item.id, item.run_id, item.attempts + 1, at, item.run_started_at
@@ -316,9 +328,6 @@ class Agenda:
     def runs_to_settle(self) -> list[AppliedRun]:
         """Closed runs whose files still need restoring (a crash left them), oldest first."""
         return [a for a in self.applies.values() if a.needs_settling]
-
-    def pending_recheck_count(self) -> int:
-        return sum(1 for item in self.items.values() if item.pending_recheck)
 
     def has_open_signature(self, signature: str) -> bool:
         return signature in self.open_signatures
@@ -345,22 +354,6 @@ class Agenda:
         yield from sorted(self.created, key=lambda pid: (self.created[pid], pid))
 
 
-AGENDA_EVENTS: Final[tuple[type[Any], ...]] = (
-    LearningSignal.Observed,
-    Proposal.Proposed,
-    Proposal.Approved,
-    Proposal.Rejected,
-    Proposal.RunStarted,
-    Proposal.RunExecuted,
-    Proposal.RunFailed,
-    Proposal.AttemptVerified,
-    Proposal.RunConverged,
-    Proposal.ApplyIntended,
-    Proposal.PatchesApplied,
-    Proposal.ApplyAbandoned,
-    Proposal.ApplyReconciled,
-    Proposal.PatchesRolledBack,
-    Proposal.RollbackBlocked,
-    SelfCheck.CycleChecked,
-)
+#: The events the agenda folds: those it has a handler for.
+AGENDA_EVENTS: Final[tuple[type[Any], ...]] = tuple(_HANDLERS)
 AGENDA_TOPICS: Final = frozenset(get_topic(cls) for cls in AGENDA_EVENTS)

@@ -1,31 +1,32 @@
 """Import of a v1 proposals file: read, check, record each row once, report.
 
 Each accepted row is written as it was — a stored `Proposal.Proposed` event of schema
-version 1 — straight through the application's recorder, because the mapper stamps the
-current class version on whatever it writes; `Proposal.Proposed.upcast_v1_v2` turns it
-into the v2 shape on every load. Rows are written in batches: a batch that conflicts
-(another process, or an earlier import, recorded some of its rows) is narrowed to the
-rows not yet present and written again, so each row is recorded exactly once.
+version 1 — and `Proposal.Proposed.upcast_v1_v2` turns it into the v2 shape on every
+load. The application's mapper stamps the class version of the event it encodes, so a
+row is encoded through it as a `_V1Row`, a plain class without one, and the stored event
+then takes `Proposal.Proposed`'s topic (`stored_v1_event`). Rows are inserted in
+batches: a batch that conflicts (another process, or an earlier import, recorded some
+of its rows) is narrowed to the rows not yet present and written again, so each row is
+recorded exactly once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
-import random
-import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from uuid import UUID
 
 import attrs
-from eventsourcing.persistence import IntegrityError, PersistenceError, StoredEvent
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.utils import get_topic
 
-from selflearn._log import get_logger
 from selflearn.events.migration import (
     V1_ENVELOPE,
     V1Import,
@@ -38,19 +39,12 @@ from selflearn.events.migration import (
     v1_stored_state,
 )
 from selflearn.events.proposal import Proposal
-from selflearn.exceptions import StoreError, ValidationError
+from selflearn.exceptions import ValidationError
 from selflearn.reports import _Plain
-from selflearn.store import escape_tagged_objects, is_locked_error
-
-if TYPE_CHECKING:
-    from selflearn.loop import LearningLoop
-    from selflearn.store import SelflearnApplication
-
-log = get_logger(__name__)
+from selflearn.session import Session
+from selflearn.store import escape_tagged_objects
 
 BATCH_SIZE: Final = 500
-WRITE_ATTEMPTS: Final = 30
-LOCKED_ATTEMPTS: Final = 3
 PROPOSED_TOPIC: Final = get_topic(Proposal.Proposed)
 
 
@@ -172,48 +166,66 @@ def plan_rows(rows: Sequence[Any]) -> tuple[list[_Candidate], list[SkippedRow]]:
     return candidates, skipped
 
 
-def stored_v1_event(app: SelflearnApplication, candidate: _Candidate, at: datetime) -> StoredEvent:
-    """The row as a stored event of schema version 1 (no `class_version` key)."""
+class _V1Row:
+    """A v1 row as the mapper sees an event: its ids and its state, and no class version.
+
+    The mapper writes a `class_version` key only for a class whose `class_version` is
+    above 1, so the state it encodes for a `_V1Row` is the row's own (schema v1).
+    """
+
+    originator_id: UUID
+    originator_version: int
+
+    def __init__(self, proposal_id: UUID, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.originator_id = proposal_id
+        self.originator_version = 1
+
+
+class _RawState:
+    """A stored event's state as written: decoded by the mapper, never upcast (version 1)."""
+
+    originator_id: UUID
+    originator_version: int
+
+
+RAW_TOPIC: Final = get_topic(_RawState)
+
+
+def stored_v1_event(app: Application[Any], candidate: _Candidate, at: datetime) -> StoredEvent:
+    """The row as a stored `Proposal.Proposed` event of schema version 1.
+
+    Encoded by the application's mapper (transcoder, and compressor and cipher if it has
+    them) as a `_V1Row`; only the topic is `Proposal.Proposed`'s. A class pinning that
+    topic itself would clash with `Proposal.Proposed` in eventsourcing's topic registry.
+    """
     state = escape_tagged_objects(v1_stored_state(candidate.row, at))
-    data = app.mapper.transcoder.encode(state)
-    if app.mapper.compressor:
-        data = app.mapper.compressor.compress(data)
-    if app.mapper.cipher:
-        data = app.mapper.cipher.encrypt(data)
-    return StoredEvent(
-        originator_id=candidate.proposal_id,
-        originator_version=1,
-        topic=PROPOSED_TOPIC,
-        state=data,
-    )
+    stored = app.mapper.to_stored_event(_V1Row(candidate.proposal_id, state))
+    return dataclasses.replace(stored, topic=PROPOSED_TOPIC)
 
 
-def raw_state(app: SelflearnApplication, stored: StoredEvent) -> dict[str, Any]:
-    """The state of a stored event as it was written (decoded, not upcast)."""
-    data = stored.state
-    if app.mapper.cipher:
-        data = app.mapper.cipher.decrypt(data)
-    if app.mapper.compressor:
-        data = app.mapper.compressor.decompress(data)
-    state = app.mapper.transcoder.decode(data)
-    assert isinstance(state, dict)
+def raw_state(app: Application[Any], stored: StoredEvent) -> dict[str, Any]:
+    """The state of a stored event as it was written (decoded by the mapper, not upcast)."""
+    raw = app.mapper.to_domain_event(dataclasses.replace(stored, topic=RAW_TOPIC))
+    state = dict(vars(raw))
+    del state["originator_id"], state["originator_version"]
     return state
 
 
-def first_event(app: SelflearnApplication, proposal_id: UUID) -> StoredEvent | None:
+def first_event(app: Application[Any], proposal_id: UUID) -> StoredEvent | None:
     found = app.recorder.select_events(proposal_id, lte=1, limit=1)
     return found[0] if found else None
 
 
 class _Importer:
-    """One import: the rows of a v1 file into the loop's store."""
+    """One import: the rows of a v1 file into the session's store."""
 
-    def __init__(self, loop: LearningLoop, source: V1File, *, dry_run: bool) -> None:
-        self.loop = loop
-        self.app = loop.app
+    def __init__(self, session: Session, source: V1File, *, dry_run: bool) -> None:
+        self.session = session
+        self.app = session.app
         self.source = source
         self.dry_run = dry_run
-        self.imported_at = loop.now()
+        self.imported_at = session.now()
         self.migrated = 0
         self.present: dict[UUID, StoredEvent] = {}
 
@@ -245,38 +257,25 @@ class _Importer:
         return report
 
     def write(self, batch: list[_Candidate]) -> None:
-        """Record the batch's rows that are not in the store yet, each exactly once."""
+        """Record the batch's rows that are not in the store yet, each exactly once.
+
+        After a failed attempt (a conflict: version 1 of some of these ids exists), the
+        rows already present are set aside and the rest written again.
+        """
         pending = list(batch)
-        locked = 0
-        for attempt in range(WRITE_ATTEMPTS):
-            if not pending:
-                return
-            events = [stored_v1_event(self.app, c, self.imported_at) for c in pending]
-            try:
-                self.app.recorder.insert_events(events)
-            except IntegrityError:
-                # Version 1 of some of these ids exists: those rows are already present.
+        first = True
+
+        def attempt() -> None:
+            nonlocal pending, first
+            if not first:
                 pending = self.narrow(pending)
-            except PersistenceError as exc:
-                if not is_locked_error(exc):
-                    raise
-                # Each locked attempt already waited the store's lock timeout.
-                locked += 1
-                if locked >= LOCKED_ATTEMPTS:
-                    raise StoreError(
-                        f"store {self.loop.url.redacted}: could not import v1 rows: the "
-                        f"database stayed locked through {locked} waits (another process "
-                        "holds a long write transaction)"
-                    ) from None
-                self.loop.log.warning("v1_import.locked.retry", attempt=locked)
-            else:
+            first = False
+            if pending:
+                events = [stored_v1_event(self.app, c, self.imported_at) for c in pending]
+                self.app.recorder.insert_events(events)
                 self.migrated += len(pending)
-                return
-            time.sleep(random.uniform(0.0, 0.004 * (attempt + 1)))
-        raise StoreError(
-            f"store {self.loop.url.redacted}: could not import {len(pending)} v1 rows after "
-            f"{WRITE_ATTEMPTS} attempts (concurrent writers kept conflicting)"
-        )
+
+        self.session.retry(attempt, what=f"import {len(batch)} v1 rows")
 
     def narrow(self, pending: Iterable[_Candidate]) -> list[_Candidate]:
         left = []
@@ -317,16 +316,16 @@ class _Importer:
             errors=list(report.errors),
         )
         try:
-            self.app.save(summary)
+            self.session.save(summary)
         except IntegrityError:
-            self.loop.forget()  # this content's import was recorded before (or just now)
+            self.session.forget()  # this content's import was recorded before (or just now)
 
 
-def import_v1(loop: LearningLoop, source: V1File, *, dry_run: bool) -> MigrationReport:
-    """Import the rows of `source` into the loop's store (nothing is written on a dry run)."""
-    with loop.store_errors():
-        report = _Importer(loop, source, dry_run=dry_run).run()
-    loop.log.info(
+def import_v1(session: Session, source: V1File, *, dry_run: bool) -> MigrationReport:
+    """Import the rows of `source` into the session's store (nothing is written on a dry run)."""
+    with session.store_errors():
+        report = _Importer(session, source, dry_run=dry_run).run()
+    session.logger(__name__).info(
         "v1_import.dry_run" if dry_run else "v1_import.done",
         source=report.source,
         found=report.found,
@@ -338,10 +337,31 @@ def import_v1(loop: LearningLoop, source: V1File, *, dry_run: bool) -> Migration
     return report
 
 
-def already_imported(loop: LearningLoop, sha256: str) -> bool:
+def already_imported(session: Session, sha256: str) -> bool:
     """Whether an import of a file with this content hash completed before."""
-    with loop.store_errors():
-        return loop.load(v1_import_id(sha256), V1Import) is not None
+    with session.store_errors():
+        return session.load(v1_import_id(sha256), V1Import) is not None
 
 
-__all__ = ["MigrationReport", "SkippedRow", "already_imported", "import_v1", "read_v1_file"]
+def import_at_start(session: Session, path: Path) -> None:
+    """The one-shot import when a loop starts: skipped once this file's content is in."""
+    log = session.logger(__name__)
+    if not path.is_file():
+        if path.exists():
+            log.warning("v1_import.not_a_file", path=str(path))
+        return
+    source = read_v1_file(path)
+    if already_imported(session, source.sha256):
+        log.debug("v1_import.already_done", path=str(path))
+        return
+    import_v1(session, source, dry_run=False)
+
+
+__all__ = [
+    "MigrationReport",
+    "SkippedRow",
+    "already_imported",
+    "import_at_start",
+    "import_v1",
+    "read_v1_file",
+]

@@ -40,15 +40,22 @@ VERDICT_KINDS: Final[tuple[VerdictKind, ...]] = get_args(VerdictKind)
 EXECUTION_STATUSES: Final[tuple[ExecutionStatus, ...]] = get_args(ExecutionStatus)
 
 
+def check_fraction(label: str, value: object) -> float:
+    """`value` as a float if it is a finite number in [0, 1], else `ValidationError`
+    naming `label` (a bool is not a number here)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0.0 <= value <= 1.0
+    ):
+        raise ValidationError(f"{label}={value!r}: expected a number in [0, 1]")
+    return float(value)
+
+
 def _fraction(what: str) -> Any:
     def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or not 0.0 <= value <= 1.0
-        ):
-            raise ValidationError(f"{what}.{attribute.name}={value!r}: expected a number in [0, 1]")
+        check_fraction(f"{what}.{attribute.name}", value)
 
     return check
 

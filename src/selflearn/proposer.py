@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from selflearn.events.rules import priority_of, risk_level_of, signature_of
+from selflearn.events.rules import event_priority, risk_level_of, signature_of
 from selflearn.ports import LearningEventView, Opportunity, ProposalDraft
 
 PLAN_STEPS = (
@@ -36,13 +36,10 @@ class DefaultProposer:
 
 def draft_from(event: LearningEventView, kind: str = "learning_event") -> ProposalDraft:
     """The default engine's draft for one learning event."""
-    priority = priority_of(
-        value=event.value, novelty=event.novelty, confidence=event.confidence, risk=event.risk
-    )
     return ProposalDraft(
         title=f"Address {event.event_type} reported by {event.source}"[:180],
         hypothesis=f"Acting on “{event.content[:140]}” improves the host's metrics",
-        priority=priority,
+        priority=event_priority(event),
         risk_level=risk_level_of(event.risk),
         confidence=event.confidence,
         plan_steps=PLAN_STEPS,

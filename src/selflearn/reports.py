@@ -41,12 +41,10 @@ class RunReport(_Plain):
     error: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class CycleReport(_Plain):
-    """The counts of one cycle and one row per run it touched (docs/behaviour.md, "The cycle")."""
+@attrs.define(kw_only=True)
+class CycleCounts:
+    """What one cycle counted, as it counts it (a `CycleReport` carries them frozen)."""
 
-    at: datetime
-    skipped: str | None = None
     created: int = 0
     approved: int = 0
     executed: int = 0
@@ -63,6 +61,14 @@ class CycleReport(_Plain):
     wins: int = 0
     losses: int = 0
     inconclusive: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class CycleReport(CycleCounts, _Plain):
+    """The counts of one cycle and one row per run it touched (docs/behaviour.md, "The cycle")."""
+
+    at: datetime
+    skipped: str | None = None
     synthetic_opened: bool = False
     recheck_backlog: int = 0
     runs: tuple[RunReport, ...] = ()

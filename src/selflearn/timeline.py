@@ -14,11 +14,12 @@ from datetime import datetime
 from functools import singledispatch
 from typing import Any
 
-from selflearn.events.guardrail import Guardrail
+from selflearn.events.guardrail import GUARDRAIL_ID, Guardrail
 from selflearn.events.migration import MIGRATED_EVENT_TYPE, v1_score
 from selflearn.events.proposal import Proposal
 from selflearn.events.rules import MAX_FAILED_RUNS
 from selflearn.reports import TimelineEntry
+from selflearn.session import Session
 
 _ENVELOPE = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic", "at"}
@@ -307,3 +308,18 @@ def timeline_entries(
         if isinstance(event, Proposal.RunStarted) and event.run_id in by_run:
             entries.append(entry(by_run[event.run_id], aggregate="guardrail"))
     return tuple(entries)
+
+
+def proposal_timeline(session: Session, proposal_id: str) -> tuple[TimelineEntry, ...]:
+    """Every event of a proposal and its runs, in order, each with its reason in words."""
+    with session.store_errors():
+        proposal = session.load_proposal(proposal_id)
+        events = list(session.app.events.get(proposal.id))
+        admissions: list[Guardrail.Admitted] = []
+        if any(run.mode == "normal" for run in proposal.runs.values()):
+            admissions = [
+                e
+                for e in session.app.events.get(GUARDRAIL_ID)
+                if isinstance(e, Guardrail.Admitted) and e.proposal_id == str(proposal.id)
+            ]
+        return timeline_entries(events, admissions)

@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import copy
-from datetime import timedelta
-from typing import Any
 
 from selflearn.events.proposal import Proposal, Run
 from selflearn.ports import ProposalView, RunView
 from selflearn.realapply.patches import from_stored
-
-
-def next_recheck_at(run: Run, interval_seconds: int) -> Any:
-    """When the run's next verification attempt is due, if one is."""
-    if run.closed or not run.executed:
-        return None
-    if run.attempts == 0:
-        return run.lease_until
-    if run.pending_recheck and run.last_attempt_at is not None:
-        return run.last_attempt_at + timedelta(seconds=interval_seconds)
-    return None
 
 
 def run_view(run: Run, interval_seconds: int) -> RunView:
@@ -35,7 +22,7 @@ def run_view(run: Run, interval_seconds: int) -> RunView:
         confidence=run.confidence,
         pending_recheck=run.pending_recheck,
         exhausted=run.exhausted,
-        next_recheck_at=next_recheck_at(run, interval_seconds),
+        next_recheck_at=run.recheck_due_at(interval_seconds),
     )
 
 

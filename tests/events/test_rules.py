@@ -284,3 +284,76 @@ def test_thompson_draws_are_reproducible_from_the_seed() -> None:
     for family, family_draws in draws.items():
         assert family_draws[selection[family]] == max(family_draws.values())
     assert selection["strategy"] == "x"
+
+
+LEASE = NOW + timedelta(seconds=900)
+
+
+@pytest.mark.parametrize(
+    ("closed", "executed", "now", "overdue"),
+    [
+        (False, False, LEASE + timedelta(seconds=1), True),
+        (False, False, LEASE, False),  # the lease runs out after `lease_until`, not at it
+        (False, False, NOW, False),
+        (True, False, LEASE + timedelta(seconds=1), False),
+        (False, True, LEASE + timedelta(seconds=1), False),
+    ],
+)
+def test_a_run_is_overdue_when_open_unexecuted_and_past_its_lease(
+    closed: bool, executed: bool, now: datetime, overdue: bool
+) -> None:
+    """Only an open run whose execution was never recorded is overdue, once past its lease."""
+    assert overdue == rules.lease_expired(
+        closed=closed, executed=executed, lease_until=LEASE, now=now
+    )
+
+
+@pytest.mark.parametrize(
+    ("closed", "executed", "attempts", "pending", "last", "due"),
+    [
+        (False, False, 0, False, None, None),  # not executed yet: nothing to verify
+        (True, True, 1, True, NOW, None),  # closed: never again
+        (False, True, 0, False, None, LEASE),  # the first attempt a crash missed
+        (False, True, 1, True, NOW, NOW + timedelta(seconds=300)),  # a recheck
+        (False, True, 1, False, NOW, None),  # converged attempt, run not closed yet
+        (False, True, 2, True, None, None),
+    ],
+)
+def test_when_a_verification_attempt_is_due(
+    closed: bool,
+    executed: bool,
+    attempts: int,
+    pending: bool,
+    last: datetime | None,
+    due: datetime | None,
+) -> None:
+    """A pending run is due an interval after its last attempt; an executed run without an
+    attempt is due when its lease runs out."""
+    assert due == rules.recheck_due_at(
+        closed=closed,
+        executed=executed,
+        attempts=attempts,
+        lease_until=LEASE,
+        pending_recheck=pending,
+        last_attempt_at=last,
+        interval_seconds=300,
+    )
+
+
+def test_a_recorded_event_has_the_priority_of_its_scores() -> None:
+    """`event_priority` is `priority_of` the event's four scores."""
+    event = sl.LearningEventView(
+        id="e",
+        source="s",
+        event_type="t",
+        content="c",
+        novelty=0.2,
+        value=0.9,
+        risk=0.3,
+        confidence=0.6,
+        stream="production",
+        at=NOW,
+    )
+    assert rules.priority_of(value=0.9, novelty=0.2, confidence=0.6, risk=0.3) == (
+        rules.event_priority(event)
+    )

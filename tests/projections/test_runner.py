@@ -17,7 +17,7 @@ from selflearn.projections.runner import catch_up, rebuild, replay
 from selflearn.projections.viewstore import MemoryViewStore
 from selflearn.values import to_plain
 from tests import strategies
-from tests.conftest import Harness, store_url_for
+from tests.conftest import Harness, app_of, session_of, store_url_for
 
 FLAGS = sl.Flags(execution_mode_default="normal", normal_mode_max_per_hour=2)
 
@@ -62,12 +62,18 @@ def drive(h: Harness, history: Sequence[tuple[Any, ...]]) -> None:
             (loop.disable if off else loop.enable)(capability, reason="property test")
         elif kind == "catch_up":
             page_size, max_pages = args
-            catch_up(loop.app, loop.view_store(), VIEWS, page_size=page_size, max_pages=max_pages)
+            catch_up(
+                app_of(loop),
+                session_of(loop).views(),
+                VIEWS,
+                page_size=page_size,
+                max_pages=max_pages,
+            )
 
 
 def check_views_agree(h: Harness, page_size: int) -> None:
-    app = h.loop.app
-    incremental = catch_up(app, h.loop.view_store(), VIEWS, page_size=page_size)
+    app = app_of(h.loop)
+    incremental = catch_up(app, session_of(h.loop).views(), VIEWS, page_size=page_size)
     scratch = rebuild(app, MemoryViewStore(), VIEWS)
     replayed = replay(app, VIEWS, until=h.clock())
     last = app.recorder.max_notification_id() or 0

@@ -23,8 +23,10 @@ from tests.conftest import (
     POSTGRES_URL,
     BackendCase,
     Harness,
+    app_of,
     drop_postgres_schema,
     require_postgres,
+    session_of,
 )
 
 
@@ -92,13 +94,13 @@ class ViewStoreBehaviour(BackendCase):
         h.loop.tick()
         h.clock.advance(seconds=300)
         h.loop.tick()
-        return h.loop.app.recorder.max_notification_id() or 0
+        return app_of(h.loop).recorder.max_notification_id() or 0
 
     def test_a_page_is_stored_exactly_once(self, h: Harness) -> None:
         """Saving a position that is not ahead raises and keeps the stored state unchanged."""
         last = self.history(h)
         h.loop.status()
-        store, app = h.loop.view_store(), h.loop.app
+        store, app = session_of(h.loop).views(), app_of(h.loop)
         before = store.load(app.name)["outcome_quality"]
         with pytest.raises(IntegrityError):
             store.save(app.name, [ViewRecord("outcome_quality", 1, 0, "{}", last)])
@@ -109,7 +111,7 @@ class ViewStoreBehaviour(BackendCase):
         """Each view keeps its own position: rebuilding one leaves the others where they are."""
         last = self.history(h)
         h.loop.status()
-        store, app = h.loop.view_store(), h.loop.app
+        store, app = session_of(h.loop).views(), app_of(h.loop)
         store.drop(app.name, ["policy_state"])
         positions = {name: r.position for name, r in store.load(app.name).items()}
         assert "policy_state" not in positions
@@ -121,7 +123,7 @@ class ViewStoreBehaviour(BackendCase):
         """A stored state that cannot be decoded is rebuilt from the log, with a warning."""
         last = self.history(h)
         good = h.loop.status().to_dict()
-        store, app = h.loop.view_store(), h.loop.app
+        store, app = session_of(h.loop).views(), app_of(h.loop)
         store.drop(app.name, ["outcome_quality"])
         store.save(app.name, [ViewRecord("outcome_quality", 1, 3, '{"verdicts": [', last)])
         report = h.loop.status()
@@ -135,7 +137,7 @@ class ViewStoreBehaviour(BackendCase):
         """A state stored under an older schema version is rebuilt, and said so."""
         last = self.history(h)
         h.loop.status()
-        store, app = h.loop.view_store(), h.loop.app
+        store, app = session_of(h.loop).views(), app_of(h.loop)
         store.drop(app.name, ["policy_state"])
         store.save(app.name, [ViewRecord("policy_state", 0, 1, "{}", last)])
         report = h.loop.status()
@@ -148,7 +150,7 @@ class ViewStoreBehaviour(BackendCase):
         """A view stored by a newer selflearn is a StoreError, and it is left untouched."""
         last = self.history(h)
         h.loop.status()
-        store, app = h.loop.view_store(), h.loop.app
+        store, app = session_of(h.loop).views(), app_of(h.loop)
         store.drop(app.name, ["rollout"])
         store.save(app.name, [ViewRecord("rollout", 99, 1, '{"future": true}', last)])
         with pytest.raises(sl.StoreError, match=r"newer selflearn.*v99"):
@@ -158,7 +160,9 @@ class ViewStoreBehaviour(BackendCase):
     def test_interrupted_catch_up_resumes(self, h: Harness) -> None:
         """A catch-up stopped after one page leaves consistent views that resume later."""
         last = self.history(h)
-        folded = catch_up(h.loop.app, h.loop.view_store(), VIEWS, page_size=4, max_pages=1)
+        folded = catch_up(
+            app_of(h.loop), session_of(h.loop).views(), VIEWS, page_size=4, max_pages=1
+        )
         assert {4} == set(folded.positions.values())
         assert last == h.loop.status().store.views["rollout"].position
 
@@ -188,10 +192,12 @@ class ConcurrentCatchUpBehaviour(BackendCase):
         def overtake(done: int, total: int) -> None:
             if not overtaken:  # after the first page: the other process catches up to the end
                 overtaken.append(done)
-                catch_up(second.app, second.view_store(), VIEWS)
+                catch_up(app_of(second), session_of(second).views(), VIEWS)
 
-        folded = catch_up(first.app, first.view_store(), VIEWS, page_size=5, progress=overtake)
-        expected = catch_up(first.app, MemoryViewStore(), VIEWS)
+        folded = catch_up(
+            app_of(first), session_of(first).views(), VIEWS, page_size=5, progress=overtake
+        )
+        expected = catch_up(app_of(first), MemoryViewStore(), VIEWS)
         assert overtaken
         assert {k: to_plain(v) for k, v in expected.states.items()} == {
             k: to_plain(v) for k, v in folded.states.items()

@@ -246,9 +246,8 @@ def aggregate_ids(history: Iterable[tuple[int, Any]]) -> list[Any]:
     return list(dict.fromkeys(event.originator_id for _, event in history))
 
 
-def check_invariants(loop: Any) -> list[Violation]:
-    """Every violation of the guardrail invariants in `loop`'s whole recorded history."""
-    app = loop.app
+def check_log(app: Any) -> list[Violation]:
+    """Every violation of the guardrail invariants in the whole log of the application `app`."""
     history = [
         (n.id, app.mapper.to_domain_event(n))
         for n in app.recorder.select_notifications(start=None, limit=10_000_000)

@@ -79,8 +79,10 @@ def flags(store: str, as_json: bool) -> None:
         if parsed.kind == "sqlite" and parsed.path is not None and not parsed.path.exists():
             click.echo(f"note: no store at {parsed.redacted}: no overrides applied", err=True)
         else:
-            with open_loop(store, env_flags) as loop, loop.store_errors():
-                overrides = dict(loop.controls(loop.now()).disabled)
+            from selflearn.session import Session
+
+            with Session.open(store, create=False) as session, session.store_errors():
+                overrides = dict(session.controls(session.now()).disabled)
         effective = env_flags.with_overrides(overrides)
     rows = {
         name: (

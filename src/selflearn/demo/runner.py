@@ -119,19 +119,19 @@ class Demo:
             clock=self.clock,
             seed=self.seed * 1000 + index,
         )
+        session = loop._session
         if previous is not None:
-            if loop.url.kind == "memory":
+            if session.url.kind == "memory":
                 # A memory store lives in its process: the simulated restart keeps it.
-                loop.app.close()
-                loop.app = previous.app
+                session.share_store(previous._session)
             else:
                 previous.close()
         else:
-            recorded = loop.app.recorder.max_notification_id() or 0
+            recorded = session.app.recorder.max_notification_id() or 0
             if recorded:
                 loop.close()
                 raise ValidationError(
-                    f"the demo needs an empty store; {loop.url.redacted} holds {recorded} events"
+                    f"the demo needs an empty store; {session.url.redacted} holds {recorded} events"
                 )
         self.loop = loop
         return loop
@@ -290,7 +290,7 @@ class Demo:
 
     def plans_real_apply(self) -> bool:
         assert self.loop is not None
-        return self.loop.flags.enable_executor_real_apply
+        return self.loop._host.flags.enable_executor_real_apply
 
     # -- the end ------------------------------------------------------------------------
 

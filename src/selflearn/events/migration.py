@@ -23,11 +23,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from selflearn.events.ids import PROPOSAL_NAMESPACE
 from selflearn.events.rules import clamp01
 
-# The namespace of every derived proposal id (the loop's drafts use it too); "v1:" ids
-# cannot collide with a draft's "<opportunity>/<index>".
-PROPOSAL_NAMESPACE: Final = uuid5(NAMESPACE_URL, "selflearn/proposal")
 IMPORT_NAMESPACE: Final = uuid5(NAMESPACE_URL, "selflearn/v1-import")
 
 V1_ENVELOPE: Final = "__selflearn_v1_import__"

@@ -19,7 +19,6 @@ INTENDED: Final = "intended"  # an intent was recorded; the outcome is not (yet)
 APPLIED: Final = "applied"  # every file holds its post-image
 RESTORED: Final = "restored"  # every file holds its pre-image again (or was never written)
 BLOCKED: Final = "blocked"  # a restore stopped: a file holds neither image; an operator decides
-APPLY_STATES: Final = (INTENDED, APPLIED, RESTORED, BLOCKED)
 
 PatchAction = Literal["none", "check", "apply", "refuse"]
 

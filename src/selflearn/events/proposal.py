@@ -16,8 +16,8 @@ from eventsourcing.utils import get_topic
 
 from selflearn.config import Mode, RiskLevel
 from selflearn.events.migration import upcast_v1_state
-from selflearn.events.patching import APPLIED, BLOCKED, INTENDED, RESTORED
-from selflearn.events.rules import MAX_FAILED_RUNS
+from selflearn.events.patching import APPLIED, BLOCKED, INTENDED, RESTORED, needs_settling
+from selflearn.events.rules import MAX_FAILED_RUNS, lease_expired, recheck_due_at
 from selflearn.exceptions import IllegalTransition
 from selflearn.ports import ExecutionStatus, RunStatus, VerdictKind
 
@@ -69,6 +69,40 @@ class Run:
     @property
     def executed(self) -> bool:
         return self.execution_status in ("completed", "no_changes")
+
+    def overdue(self, now: datetime) -> bool:
+        """Open, its execution never recorded, and its lease run out before `now`."""
+        return lease_expired(
+            closed=self.closed, executed=self.executed, lease_until=self.lease_until, now=now
+        )
+
+    def recheck_due_at(self, interval_seconds: int) -> datetime | None:
+        """When the run's next verification attempt is due, if one is."""
+        return recheck_due_at(
+            closed=self.closed,
+            executed=self.executed,
+            attempts=self.attempts,
+            lease_until=self.lease_until,
+            pending_recheck=self.pending_recheck,
+            last_attempt_at=self.last_attempt_at,
+            interval_seconds=interval_seconds,
+        )
+
+    @property
+    def files_at_stake(self) -> bool:
+        """Whether the run's patches may be in the workspace (applied, or an intent open)."""
+        return self.apply_state in (INTENDED, APPLIED)
+
+    @property
+    def files_need_restoring(self) -> bool:
+        """A closed run that failed or lost with patches applied, or left an intent open."""
+        return needs_settling(
+            state=self.apply_state,
+            closed=self.closed,
+            failed=self.failure_reason is not None,
+            verdict=self.verdict,
+            blocked=self.apply_state == BLOCKED,
+        )
 
 
 class Proposal(Aggregate):

@@ -12,6 +12,7 @@ from typing import Final
 import attrs
 
 from selflearn.config import Flags, Mode, RiskLevel
+from selflearn.ports import LearningEventView
 
 QUOTA_WINDOW: Final = timedelta(seconds=3600)
 DEDUP_WINDOW: Final = timedelta(days=30)
@@ -37,6 +38,13 @@ def clamp01(x: float) -> float:
 def priority_of(*, value: float, novelty: float, confidence: float, risk: float) -> float:
     """The default engine's priority of a learning event."""
     return clamp01(0.40 * value + 0.25 * novelty + 0.20 * confidence + 0.15 * (1.0 - risk))
+
+
+def event_priority(event: LearningEventView) -> float:
+    """`priority_of` a recorded learning event."""
+    return priority_of(
+        value=event.value, novelty=event.novelty, confidence=event.confidence, risk=event.risk
+    )
 
 
 def risk_level_of(risk: float) -> RiskLevel:
@@ -79,6 +87,39 @@ def admissions_in_window(admissions: Iterable[datetime], now: datetime) -> int:
     """
     start = now - QUOTA_WINDOW
     return sum(1 for at in admissions if at > start)
+
+
+def lease_expired(*, closed: bool, executed: bool, lease_until: datetime, now: datetime) -> bool:
+    """Whether a run is overdue: open, its execution never recorded, its lease run out.
+
+    Such a run's process died (or hangs) mid-run; any process may close it as interrupted.
+    """
+    return not closed and not executed and lease_until < now
+
+
+def recheck_due_at(
+    *,
+    closed: bool,
+    executed: bool,
+    attempts: int,
+    lease_until: datetime,
+    pending_recheck: bool,
+    last_attempt_at: datetime | None,
+    interval_seconds: int,
+) -> datetime | None:
+    """When a run's next verification attempt is due, or None when it needs none.
+
+    A pending run is due `interval_seconds` after its last attempt. A run whose execution
+    was recorded but whose first attempt never was (its process died in between) is due
+    once its lease has run out, so a live process is never raced for it.
+    """
+    if closed or not executed:
+        return None
+    if attempts == 0:
+        return lease_until
+    if pending_recheck and last_attempt_at is not None:
+        return last_attempt_at + timedelta(seconds=interval_seconds)
+    return None
 
 
 @attrs.frozen

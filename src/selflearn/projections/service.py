@@ -13,8 +13,9 @@ from selflearn._log import get_logger
 from selflearn.exceptions import ValidationError
 from selflearn.projections import VIEWS, views_named
 from selflearn.projections.assemble import build_report
+from selflearn.projections.backends import view_store_for
 from selflearn.projections.runner import Folded, Progress, catch_up, rebuild, replay
-from selflearn.projections.viewstore import ViewStore, view_store_for
+from selflearn.projections.viewstore import ViewStore
 from selflearn.status import RebuildReport, StatusReport, StoreStatus, ViewStatus
 from selflearn.store import open_store, store_errors, table_creation
 

@@ -11,18 +11,21 @@ tracking rows together; a tracking row that does not move forward raises
 | memory | a dict | eventsourcing's POPO tracking |
 | SQLite | `selflearn_views` | `tracking` (fixed by eventsourcing, shared) |
 | PostgreSQL | `<schema>.selflearn_views` | `<schema>.selflearn_views_tracking` |
+
+The PostgreSQL store is in `_postgres` (psycopg stays optional); `backends.view_store_for`
+picks the store for an application's recorder.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 import attrs
-from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.persistence import Tracking, TrackingRecorder
 from eventsourcing.popo import POPOTrackingRecorder
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 VIEWS_TABLE: Final = "selflearn_views"
 POSTGRES_TRACKING_TABLE: Final = "selflearn_views_tracking"
@@ -141,41 +144,12 @@ class SQLiteViewStore(SQLiteTrackingRecorder, ViewStore):
                 )
 
 
-def postgres_view_store(datastore: Any) -> ViewStore:
-    """A PostgreSQL view store on `datastore` (psycopg is imported only here)."""
-    from selflearn.projections._postgres import PostgresViewStore
-
-    return PostgresViewStore(datastore)
-
-
-#: How many times a process tries to make the view tables while others make them too.
-CREATE_ATTEMPTS: Final = 10
-
-
-def view_store_for(recorder: Any) -> ViewStore:
-    """The view store beside an application's recorder, its tables created if missing.
-
-    Processes that find the tables missing at the same moment all create them, and
-    eventsourcing's tracking table then records its own layout once: every other
-    process's insert of that record conflicts (`IntegrityError`). The tables exist by
-    then, so a fresh recorder, which finds them, succeeds.
-    """
-    datastore = getattr(recorder, "datastore", None)
-    for attempt in range(CREATE_ATTEMPTS):
-        store: ViewStore
-        if isinstance(datastore, SQLiteDatastore):
-            store = SQLiteViewStore(datastore)
-        elif datastore is not None and type(datastore).__module__.startswith(
-            "eventsourcing.postgres"
-        ):
-            store = postgres_view_store(datastore)
-        else:
-            return MemoryViewStore()
-        try:
-            store.create_table()  # type: ignore[attr-defined]  # both recorders define it
-        except IntegrityError:
-            if attempt == CREATE_ATTEMPTS - 1:
-                raise
-            continue
-        return store
-    raise AssertionError("unreachable")
+__all__ = [
+    "POSTGRES_TRACKING_TABLE",
+    "VIEWS_TABLE",
+    "MemoryViewStore",
+    "SQLiteViewStore",
+    "ViewRecord",
+    "ViewStore",
+    "tracking_name",
+]

@@ -15,8 +15,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from selflearn.audit.invariants import Violation, check_history, check_invariants
+from selflearn.audit.invariants import Violation, check_history, check_log
+from selflearn.loop import LearningLoop
 from selflearn.testing.fakes import FakeClock, FakeExecutor, FakeProbe
+
+
+def check_invariants(loop: LearningLoop) -> list[Violation]:
+    """Every violation of the guardrail invariants in `loop`'s whole recorded history."""
+    return check_log(loop._session.app)
 
 
 def __getattr__(name: str) -> Any:

@@ -144,8 +144,7 @@ class LearningLoopMachine(RuleBasedStateMachine):
             **self.ports,
         )
         if self.loops and self.url.startswith("memory"):
-            loop.app.close()
-            loop.app = self.loops[0].app  # a memory store lives in its first application
+            loop._session.share_store(self.loops[0]._session)
         self.loops.append(loop)
         return loop
 
@@ -156,7 +155,7 @@ class LearningLoopMachine(RuleBasedStateMachine):
 
     def history(self) -> list[tuple[int, Any]]:
         """The whole log so far (read incrementally: only new events are decoded)."""
-        app = self.loop.app
+        app = self.loop._session.app
         start = self.recorded[-1][0] if self.recorded else 0
         for n in app.recorder.select_notifications(
             start=start, limit=10_000_000, inclusive_of_start=False
@@ -362,8 +361,8 @@ class LearningLoopMachine(RuleBasedStateMachine):
     @invariant()
     def views_equal_replay(self) -> None:
         """The status views, caught up incrementally, equal a fold of the whole log."""
-        app = self.loop.app
-        live = catch_up(app, self.loop.view_store(), VIEWS)
+        app = self.loop._session.app
+        live = catch_up(app, self.loop._session.views(), VIEWS)
         replayed = replay(app, VIEWS, until=self.clock())
         for view in VIEWS:
             assert to_plain(live.states[view.name]) == to_plain(replayed.states[view.name]), (
@@ -375,7 +374,7 @@ class LearningLoopMachine(RuleBasedStateMachine):
         """Every aggregate changed since the last step, replayed from its events, is as live."""
         history = self.history()
         changed = [(p, e) for p, e in history if p > self.replayed_up_to]
-        mismatches = replay_mismatches(self.loop.app, aggregate_ids(changed))
+        mismatches = replay_mismatches(self.loop._session.app, aggregate_ids(changed))
         assert not mismatches, f"replayed state differs from live state for {mismatches}"
         if history:
             self.replayed_up_to = history[-1][0]
