@@ -549,7 +549,12 @@ def test_swapping_better_swaps_win_and_loss(
     )
     ra, rb = record(a, "m"), record(b, "m")
     if ra["interval"] is not None:
-        assert ra["interval"] == [-rb["interval"][1], -rb["interval"][0]]
+        assert ra["interval"] == [_negated(rb["interval"][1]), _negated(rb["interval"][0])]
+
+
+def _negated(bound: float | None) -> float | None:
+    """An interval's end mirrored (None: unbounded, either way)."""
+    return None if bound is None else -bound
 
 
 @settings(max_examples=60, deadline=None)
@@ -571,3 +576,13 @@ def test_scaling_samples_and_thresholds_changes_nothing(
         {"m": [c * x for x in before]}, [{"m": [c * x for x in xs]} for xs in afters], DONE
     )
     assert (a.kind, a.confidence, a.pending_recheck) == (b.kind, b.confidence, b.pending_recheck)
+
+
+def test_an_unbounded_interval_is_recorded_as_open_ends() -> None:
+    """A baseline without variance and one outlier leave the interval unbounded: its ends are
+    recorded as None, and the verdict stays JSON (found by the swap property above)."""
+    verifier = RuleVerifier(specs=(MetricSpec("m", "higher", improve=0.03125),))
+    verdict = verifier.verify_run({"m": [0.0] * 5}, [{"m": [0.0, 0.0, 0.0, 0.0, 6.0]}], DONE)
+    assert [None, None] == verdict.signals["metrics"]["m"]["interval"]
+    assert "inconclusive" == verdict.kind
+    assert verdict.pending_recheck

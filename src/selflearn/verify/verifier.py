@@ -223,7 +223,7 @@ class MetricJudgement:
             "n_before": self.n_before,
             "n_after": self.n_after,
             "d": self.d,
-            "interval": None if self.lower is None else [self.lower, self.upper],
+            "interval": None if self.lower is None else [_bound(self.lower), _bound(self.upper)],
             "p_helps": self.p_helps,
             "p_harms": self.p_harms,
             "tau": self.tau,
@@ -669,6 +669,11 @@ def _signed(x: float, decimals: int | None = None) -> str:
 def _plain(x: float, decimals: int) -> str:
     text = f"{abs(x):.{decimals}f}"
     return ("−" if x < 0 and float(text) != 0.0 else "") + text
+
+
+def _bound(value: float | None) -> float | None:
+    """An interval's end as recorded: an unbounded end (±∞, too few samples) is None."""
+    return None if value is None or math.isinf(value) else value
 
 
 def _interval_text(d: float, lower: float, upper: float) -> str:
