@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 import pytest
@@ -250,15 +250,26 @@ def default_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     return DemoRun(lines=lines, result=result, store=store, html=html)
 
 
-class BackendCase:
-    """Base of the per-behaviour test classes: subclasses set `backend`."""
+BACKENDS: Final = ("memory", "sqlite", "postgres")
 
-    backend = "memory"
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """The store behind a behaviour's tests: each runs on memory, SQLite and PostgreSQL.
+
+    A class that needs fewer narrows it with
+    `@pytest.mark.parametrize("backend", [...], indirect=True)`.
+    """
+    return str(request.param)
+
+
+class BackendCase:
+    """Base of the per-behaviour test classes: `make()` and `h` on the `backend` fixture's store."""
 
     @pytest.fixture
-    def make(self, harness_factory: Callable[..., Harness]) -> Callable[..., Harness]:
+    def make(self, harness_factory: Callable[..., Harness], backend: str) -> Callable[..., Harness]:
         def make(**loop_kwargs: Any) -> Harness:
-            return harness_factory(self.backend, **loop_kwargs)
+            return harness_factory(backend, **loop_kwargs)
 
         return make
 

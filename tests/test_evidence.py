@@ -111,7 +111,7 @@ def scenario(h: Harness) -> None:
     h.loop.tick()
 
 
-class EvidenceBehaviour(BackendCase):
+class TestEvidence(BackendCase):
     def test_the_files_equal_the_events(self, h: Harness, tmp_path: Path) -> None:
         """One line per verification attempt and one entry per run, values as the events'."""
         scenario(h)
@@ -153,18 +153,6 @@ class EvidenceBehaviour(BackendCase):
         result = h.loop.export_evidence(tmp_path)
         assert ([], {"runs": []}) == read_export(tmp_path)
         assert (0, 0) == (result.attempts, result.runs)
-
-
-class TestEvidenceMemory(EvidenceBehaviour):
-    backend = "memory"
-
-
-class TestEvidenceSQLite(EvidenceBehaviour):
-    backend = "sqlite"
-
-
-class TestEvidencePostgres(EvidenceBehaviour):
-    backend = "postgres"
 
 
 # -- where the files go ---------------------------------------------------------------------

@@ -34,7 +34,7 @@ def position(h: Harness) -> int:
 # -- mode decisions ------------------------------------------------------------------------
 
 
-class ModeDecisionBehaviour(BackendCase):
+class TestModeDecision(BackendCase):
     @pytest.mark.parametrize(
         ("flags", "fields", "reason"),
         [
@@ -78,22 +78,10 @@ class ModeDecisionBehaviour(BackendCase):
         assert started.decision["allowed_risk"] == ["low"]
 
 
-class TestModeDecisionMemory(ModeDecisionBehaviour):
-    backend = "memory"
-
-
-class TestModeDecisionSQLite(ModeDecisionBehaviour):
-    backend = "sqlite"
-
-
-class TestModeDecisionPostgres(ModeDecisionBehaviour):
-    backend = "postgres"
-
-
 # -- the hourly quota ----------------------------------------------------------------------
 
 
-class QuotaBehaviour(BackendCase):
+class TestQuota(BackendCase):
     def test_two_eligible_proposals_in_an_hour(self, make: MakeHarness) -> None:
         """Two eligible proposals within an hour: one normal, one hourly_quota_exceeded."""
         h = make(flags=NORMAL)
@@ -133,22 +121,10 @@ class QuotaBehaviour(BackendCase):
         assert ("safe", "hourly_quota_exceeded") == run_reasons(h)[-1]
 
 
-class TestQuotaMemory(QuotaBehaviour):
-    backend = "memory"
-
-
-class TestQuotaSQLite(QuotaBehaviour):
-    backend = "sqlite"
-
-
-class TestQuotaPostgres(QuotaBehaviour):
-    backend = "postgres"
-
-
 # -- cooldown ------------------------------------------------------------------------------
 
 
-class CooldownBehaviour(BackendCase):
+class TestCooldown(BackendCase):
     def test_normal_loss_starts_a_cooldown(self, make: MakeHarness) -> None:
         """A normal-mode loss sets cooldown_until = at + 1800 s; safe until then, normal after."""
         h = make(flags=NORMAL)
@@ -210,22 +186,10 @@ class CooldownBehaviour(BackendCase):
         assert [] == h.events("Guardrail.CooldownStarted")
 
 
-class TestCooldownMemory(CooldownBehaviour):
-    backend = "memory"
-
-
-class TestCooldownSQLite(CooldownBehaviour):
-    backend = "sqlite"
-
-
-class TestCooldownPostgres(CooldownBehaviour):
-    backend = "postgres"
-
-
 # -- rechecks ------------------------------------------------------------------------------
 
 
-class RecheckBehaviour(BackendCase):
+class TestRecheck(BackendCase):
     def test_pending_timeline_to_exhaustion(self, h: Harness) -> None:
         """Pending at +0; nothing at +299 s; attempt 2 at +300 s; attempt 3 at +600 s exhausts."""
         pid = h.approved("no effect")
@@ -331,22 +295,10 @@ class RecheckBehaviour(BackendCase):
         assert (view.status, view.verdict, view.exhausted) == ("verified", "inconclusive", True)
 
 
-class TestRecheckMemory(RecheckBehaviour):
-    backend = "memory"
-
-
-class TestRecheckSQLite(RecheckBehaviour):
-    backend = "sqlite"
-
-
-class TestRecheckPostgres(RecheckBehaviour):
-    backend = "postgres"
-
-
 # -- the executor switch, flags and overrides -----------------------------------------------
 
 
-class SwitchesBehaviour(BackendCase):
+class TestSwitches(BackendCase):
     def test_executor_off_runs_nothing_but_rechecks_converge(self, make: MakeHarness) -> None:
         """Executor off: nothing executes, pending rechecks still converge."""
         h = make()
@@ -422,22 +374,10 @@ class SwitchesBehaviour(BackendCase):
         assert h.loop.proposal(low).status == "approved"
 
 
-class TestSwitchesMemory(SwitchesBehaviour):
-    backend = "memory"
-
-
-class TestSwitchesSQLite(SwitchesBehaviour):
-    backend = "sqlite"
-
-
-class TestSwitchesPostgres(SwitchesBehaviour):
-    backend = "postgres"
-
-
 # -- the bandit ----------------------------------------------------------------------------
 
 
-class BanditBehaviour(BackendCase):
+class TestBandit(BackendCase):
     def test_bandit_off_records_no_policy_event(self, make: MakeHarness) -> None:
         """Bandit off: no arm selection, no credit, no policy event at all."""
         h = make(flags=sl.Flags(enable_policy_bandit=False))
@@ -516,18 +456,6 @@ class BanditBehaviour(BackendCase):
         assert [] == h.events("Policy.Credited")
 
 
-class TestBanditMemory(BanditBehaviour):
-    backend = "memory"
-
-
-class TestBanditSQLite(BanditBehaviour):
-    backend = "sqlite"
-
-
-class TestBanditPostgres(BanditBehaviour):
-    backend = "postgres"
-
-
 # -- learning events and proposals ----------------------------------------------------------
 
 
@@ -537,7 +465,7 @@ def observe(h: Harness, content: str, **fields: Any) -> str | None:
     return h.loop.record_event(source, "tool_timeout", content, **scores)
 
 
-class LearningBehaviour(BackendCase):
+class TestLearning(BackendCase):
     def test_strong_event_becomes_an_approved_proposal(self, h: Harness) -> None:
         """A strong event makes a proposal with the engine's priority and risk, auto-approved."""
         eid = observe(h, "web_search timed out 3 times")
@@ -623,22 +551,10 @@ class LearningBehaviour(BackendCase):
         assert any("model unavailable" in e for e in check.host_errors)
 
 
-class TestLearningMemory(LearningBehaviour):
-    backend = "memory"
-
-
-class TestLearningSQLite(LearningBehaviour):
-    backend = "sqlite"
-
-
-class TestLearningPostgres(LearningBehaviour):
-    backend = "postgres"
-
-
 # -- windowed self-check and synthetic opportunities -----------------------------------------
 
 
-class SelfCheckBehaviour(BackendCase):
+class TestSelfCheck(BackendCase):
     def test_three_idle_cycles_open_a_synthetic_opportunity(self, h: Harness) -> None:
         """Three idle cycles open a synthetic opportunity, propose the best event, reset."""
         observe(h, "weak one", value=0.3, novelty=0.3, confidence=0.3, risk=0.3)
@@ -697,22 +613,10 @@ class SelfCheckBehaviour(BackendCase):
         assert opened.event_ids == []
 
 
-class TestSelfCheckMemory(SelfCheckBehaviour):
-    backend = "memory"
-
-
-class TestSelfCheckSQLite(SelfCheckBehaviour):
-    backend = "sqlite"
-
-
-class TestSelfCheckPostgres(SelfCheckBehaviour):
-    backend = "postgres"
-
-
 # -- host errors and failed runs -------------------------------------------------------------
 
 
-class HostErrorBehaviour(BackendCase):
+class TestHostError(BackendCase):
     @pytest.mark.parametrize(
         ("setup", "reason"),
         [
@@ -785,22 +689,10 @@ class HostErrorBehaviour(BackendCase):
         assert h.loop.proposal(pid).status == "executed"
 
 
-class TestHostErrorMemory(HostErrorBehaviour):
-    backend = "memory"
-
-
-class TestHostErrorSQLite(HostErrorBehaviour):
-    backend = "sqlite"
-
-
-class TestHostErrorPostgres(HostErrorBehaviour):
-    backend = "postgres"
-
-
 # -- crash reconciliation -------------------------------------------------------------------
 
 
-class ReconcileBehaviour(BackendCase):
+class TestReconcile(BackendCase):
     def crashed_run(self, h: Harness) -> str:
         """A run whose process died after recording its start."""
         pid = h.approved()
@@ -865,22 +757,10 @@ class ReconcileBehaviour(BackendCase):
         assert h.loop.proposal(pid).status == "verified"
 
 
-class TestReconcileMemory(ReconcileBehaviour):
-    backend = "memory"
-
-
-class TestReconcileSQLite(ReconcileBehaviour):
-    backend = "sqlite"
-
-
-class TestReconcilePostgres(ReconcileBehaviour):
-    backend = "postgres"
-
-
 # -- proposals, transitions and reads --------------------------------------------------------
 
 
-class ProposalBehaviour(BackendCase):
+class TestProposal(BackendCase):
     @pytest.mark.parametrize(
         ("fields", "fragment"),
         [
@@ -1021,15 +901,3 @@ class ProposalBehaviour(BackendCase):
         loop = h.reopen()
         assert loop.tick().wins == 1
         assert loop.proposal(pid).verdict == "win"
-
-
-class TestProposalMemory(ProposalBehaviour):
-    backend = "memory"
-
-
-class TestProposalSQLite(ProposalBehaviour):
-    backend = "sqlite"
-
-
-class TestProposalPostgres(ProposalBehaviour):
-    backend = "postgres"

@@ -503,7 +503,7 @@ def test_a_bad_file_stops_the_start(tmp_path: Path) -> None:
 # -- migrated proposals in the loop, on every backend ----------------------------------------
 
 
-class MigratedProposalBehaviour(BackendCase):
+class TestMigratedProposal(BackendCase):
     def test_an_approved_row_is_executed_and_verified(self, h: Harness, tmp_path: Path) -> None:
         """A migrated approved proposal is executed on the next cycle and verified."""
         h.executor.effects["Cache search results"] = {"health_score": 2.0}
@@ -544,15 +544,3 @@ class MigratedProposalBehaviour(BackendCase):
         again = h.loop.migrate_v1(path)
         assert (0, 2) == (again.migrated, again.already_present)
         assert 2 == len(h.events("Proposal.Proposed"))
-
-
-class TestMigratedProposalMemory(MigratedProposalBehaviour):
-    backend = "memory"
-
-
-class TestMigratedProposalSQLite(MigratedProposalBehaviour):
-    backend = "sqlite"
-
-
-class TestMigratedProposalPostgres(MigratedProposalBehaviour):
-    backend = "postgres"

@@ -64,7 +64,7 @@ def funnel_counts(**counts: Any) -> dict[str, Any]:
     return counts
 
 
-class StatusBehaviour(BackendCase):
+class TestStatus(BackendCase):
     @pytest.fixture
     def h(self, make: MakeHarness) -> Harness:
         return make(flags=FLAGS)
@@ -386,15 +386,3 @@ class Stranger(Aggregate):
     @event(Appeared)
     def __init__(self, *, at: Any) -> None:
         self.at = at
-
-
-class TestStatusMemory(StatusBehaviour):
-    backend = "memory"
-
-
-class TestStatusSQLite(StatusBehaviour):
-    backend = "sqlite"
-
-
-class TestStatusPostgres(StatusBehaviour):
-    backend = "postgres"

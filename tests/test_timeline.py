@@ -25,7 +25,7 @@ def only(entries: tuple[sl.TimelineEntry, ...], kind: str) -> list[sl.TimelineEn
     return [e for e in entries if e.kind == kind]
 
 
-class TimelineBehaviour(BackendCase):
+class TestTimeline(BackendCase):
     def test_a_normal_run_with_its_admission_credit_and_cooldown(self, make: MakeHarness) -> None:
         """A normal-mode loss: the admission, the arm approved under, the cooldown, all told."""
         h = make(flags=NORMAL)
@@ -76,18 +76,6 @@ class TimelineBehaviour(BackendCase):
             data = entry.to_dict()
             assert json.loads(json.dumps(data)) == data
             assert {"at", "kind", "detail", "summary", "aggregate"} == set(data)
-
-
-class TestTimelineMemory(TimelineBehaviour):
-    backend = "memory"
-
-
-class TestTimelineSQLite(TimelineBehaviour):
-    backend = "sqlite"
-
-
-class TestTimelinePostgres(TimelineBehaviour):
-    backend = "postgres"
 
 
 @pytest.mark.parametrize(

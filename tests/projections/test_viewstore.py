@@ -88,7 +88,7 @@ class TestPostgresViewStoreIsATrackingRecorder(es_persistence.TrackingRecorderTe
         return store
 
 
-class ViewStoreBehaviour(BackendCase):
+class TestViewStore(BackendCase):
     def history(self, h: Harness) -> int:
         h.approved()
         h.loop.tick()
@@ -167,19 +167,8 @@ class ViewStoreBehaviour(BackendCase):
         assert last == h.loop.status().store.views["rollout"].position
 
 
-class TestViewStoreMemory(ViewStoreBehaviour):
-    backend = "memory"
-
-
-class TestViewStoreSQLite(ViewStoreBehaviour):
-    backend = "sqlite"
-
-
-class TestViewStorePostgres(ViewStoreBehaviour):
-    backend = "postgres"
-
-
-class ConcurrentCatchUpBehaviour(BackendCase):
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"], indirect=True)
+class TestConcurrentCatchUp(BackendCase):
     def test_a_catch_up_overtaken_by_another_reloads_and_finishes(self, h: Harness) -> None:
         """When another process stores the views further on, a catch-up reloads, never doubles."""
         for n in range(4):
@@ -204,11 +193,3 @@ class ConcurrentCatchUpBehaviour(BackendCase):
         }
         report = first.status()
         assert {len(h.events())} == {v.events for v in report.store.views.values()}
-
-
-class TestConcurrentCatchUpSQLite(ConcurrentCatchUpBehaviour):
-    backend = "sqlite"
-
-
-class TestConcurrentCatchUpPostgres(ConcurrentCatchUpBehaviour):
-    backend = "postgres"

@@ -13,7 +13,7 @@ rest of a cycle's decisions. Every object selflearn saves is an `Aggregate`, so
 `Application.save` also puts the aggregates in the repository's cache, but only when the
 cache does not fast-forward (ours does: `Session.save` puts them itself), and calls the
 notification hooks `_notify` and `notify`, which `SelflearnApplication` leaves empty.
-`tests/test_eventsourcing_pins.py` checks that this stores the same events and snapshots
+`tests/store/test_eventsourcing_pins.py` checks that this stores the same events and snapshots
 as `Application.save`.
 """
 

@@ -13,7 +13,7 @@ import selflearn as sl
 from tests.conftest import BackendCase, Harness, session_of, set_host
 
 
-class CachedCycleBehaviour(BackendCase):
+class TestCachedCycle(BackendCase):
     def test_an_override_from_another_loop_is_seen_next_cycle(self, h: Harness) -> None:
         """Controls cached by a cycle do not hide another loop's `disable`."""
         h.approved("first")
@@ -69,15 +69,3 @@ class CachedCycleBehaviour(BackendCase):
         h.clock.advance(seconds=600)
         assert 1 == loop.tick().executed
         assert 0 == conflicts
-
-
-class TestCachedCycleMemory(CachedCycleBehaviour):
-    backend = "memory"
-
-
-class TestCachedCycleSQLite(CachedCycleBehaviour):
-    backend = "sqlite"
-
-
-class TestCachedCyclePostgres(CachedCycleBehaviour):
-    backend = "postgres"

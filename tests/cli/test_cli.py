@@ -18,7 +18,7 @@ from selflearn.cli import main
 from selflearn.config import DEFAULT_STORE
 from selflearn.testing import FakeClock, FakeExecutor, FakeProbe
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 #: The CLI's "now" is the system clock: the fixture's history happened an hour ago.

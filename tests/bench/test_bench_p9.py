@@ -21,7 +21,7 @@ from bench.p9_verdicts import (
 )
 
 import selflearn as sl
-from tests.test_bench import run_bench
+from tests.bench.test_bench import run_bench
 
 
 def test_the_grid_covers_every_cell() -> None:

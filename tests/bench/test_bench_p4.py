@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_bench import run_bench
+from tests.bench.test_bench import run_bench
 
 
 @pytest.mark.slow

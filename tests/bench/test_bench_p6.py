@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from bench.p6_bandit import lai_robbins_constant, probabilities
 
-from tests.test_bench import run_bench
+from tests.bench.test_bench import run_bench
 
 
 def test_lai_robbins_constant_of_chapelle_and_li_setting() -> None:

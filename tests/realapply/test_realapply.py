@@ -81,7 +81,7 @@ class RealApplyCase(BackendCase):
 # -- apply, loss, win, operator rollback ----------------------------------------------------
 
 
-class ApplyBehaviour(RealApplyCase):
+class TestApply(RealApplyCase):
     def test_apply_then_loss_restores_byte_for_byte(self, make: MakeHarness, ws: Path) -> None:
         """The executor runs on the patched files; a final loss restores them byte for byte."""
         h = self.real(make, ws)
@@ -193,7 +193,7 @@ class ApplyBehaviour(RealApplyCase):
         assert not (ws / "x.txt").exists()
 
 
-class StatusBehaviour(RealApplyCase):
+class TestStatus(RealApplyCase):
     @staticmethod
     def patches(h: Harness) -> dict[str, object]:
         guardrail = h.loop.status().to_dict()["execution_guardrail"]
@@ -259,30 +259,6 @@ class StatusBehaviour(RealApplyCase):
             self.patches(h)["patches_check_conflicts"],
             self.patches(h)["patches_applied_runs"],
         )
-
-
-class TestStatusMemory(StatusBehaviour):
-    backend = "memory"
-
-
-class TestStatusSQLite(StatusBehaviour):
-    backend = "sqlite"
-
-
-class TestStatusPostgres(StatusBehaviour):
-    backend = "postgres"
-
-
-class TestApplyMemory(ApplyBehaviour):
-    backend = "memory"
-
-
-class TestApplySQLite(ApplyBehaviour):
-    backend = "sqlite"
-
-
-class TestApplyPostgres(ApplyBehaviour):
-    backend = "postgres"
 
 
 # -- attacks and bad input ------------------------------------------------------------------
@@ -359,7 +335,7 @@ ATTACKS = {
 }
 
 
-class AttackBehaviour(RealApplyCase):
+class TestAttack(RealApplyCase):
     @pytest.mark.parametrize("attack", sorted(ATTACKS))
     def test_refused_with_nothing_written(
         self, make: MakeHarness, ws: Path, outside: Path, attack: str
@@ -516,7 +492,7 @@ class AttackBehaviour(RealApplyCase):
         assert [] == h.events("Proposal.ApplyIntended")
 
 
-class LeakBehaviour(RealApplyCase):
+class TestLeak(RealApplyCase):
     def test_workspace_secrets_never_reach_the_log(
         self,
         make: MakeHarness,
@@ -557,34 +533,10 @@ class LeakBehaviour(RealApplyCase):
                 assert secret.decode() not in logged.out + logged.err + caplog.text
 
 
-class TestLeakMemory(LeakBehaviour):
-    backend = "memory"
-
-
-class TestLeakSQLite(LeakBehaviour):
-    backend = "sqlite"
-
-
-class TestLeakPostgres(LeakBehaviour):
-    backend = "postgres"
-
-
-class TestAttackMemory(AttackBehaviour):
-    backend = "memory"
-
-
-class TestAttackSQLite(AttackBehaviour):
-    backend = "sqlite"
-
-
-class TestAttackPostgres(AttackBehaviour):
-    backend = "postgres"
-
-
 # -- real apply off, safe mode -------------------------------------------------------------
 
 
-class CheckOnlyBehaviour(RealApplyCase):
+class TestCheckOnly(RealApplyCase):
     @pytest.mark.parametrize(
         ("flags", "override", "reason"),
         [
@@ -623,22 +575,10 @@ class CheckOnlyBehaviour(RealApplyCase):
         assert ("unchecked", "no workspace was given to the loop") == (check.outcome, check.error)
 
 
-class TestCheckOnlyMemory(CheckOnlyBehaviour):
-    backend = "memory"
-
-
-class TestCheckOnlySQLite(CheckOnlyBehaviour):
-    backend = "sqlite"
-
-
-class TestCheckOnlyPostgres(CheckOnlyBehaviour):
-    backend = "postgres"
-
-
 # -- rollback blocked, crashes and reconciliation ----------------------------------------------
 
 
-class ReconcileBehaviour(RealApplyCase):
+class TestReconcile(RealApplyCase):
     def test_rollback_stops_at_a_file_changed_by_someone_else(
         self, make: MakeHarness, ws: Path
     ) -> None:
@@ -761,15 +701,3 @@ class ReconcileBehaviour(RealApplyCase):
         with pytest.raises(sl.ValidationError, match="on the machine that holds it"):
             h.loop.rollback(run_id, reason="wrong machine")
         assert APP_V2 == (ws / APP).read_bytes()
-
-
-class TestReconcileMemory(ReconcileBehaviour):
-    backend = "memory"
-
-
-class TestReconcileSQLite(ReconcileBehaviour):
-    backend = "sqlite"
-
-
-class TestReconcilePostgres(ReconcileBehaviour):
-    backend = "postgres"
